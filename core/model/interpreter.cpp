@@ -1,0 +1,328 @@
+#include "interpreter.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/jit/ir/constants.h>
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "../error.h"
+
+namespace dfq::model {
+
+using torch::jit::Block;
+using torch::jit::Node;
+using torch::jit::Value;
+
+namespace {
+
+enum class Kind {
+    Op,
+    Param,
+    ListConstruct,
+    TupleConstruct,
+    ListUnpack,
+    TupleUnpack,
+    Uninitialized,
+    Alias,  // prim::unchecked_cast and friends: the output is the input
+    If,
+    Loop,
+};
+
+}  // namespace
+
+struct Interpreter::Code {
+    struct Instr {
+        Kind kind = Kind::Op;
+        const Node* node = nullptr;
+        mutable torch::jit::Operation op{nullptr};
+        std::vector<int> in;
+        std::vector<int> out;
+        std::vector<int> freeAfter;  // slots whose last reader in this block is this instruction
+        int param = -1;
+        int layer = -1;
+        c10::TypePtr elementType;
+        std::vector<Code> blocks;
+    };
+    std::vector<Instr> instrs;
+    std::vector<int> inputs;
+    std::vector<int> outputs;
+};
+
+namespace {
+
+class Compiler {
+  public:
+    Compiler(const Graph& graph, std::vector<c10::IValue>& constants)
+        : graph_(graph), constants_(constants) {}
+
+    void compile(const Block* block, Interpreter::Code& code) {
+        for (const Value* v : block->inputs())
+            code.inputs.push_back(slot(v));
+        std::unordered_map<const Node*, int> position;
+        for (const Node* n : block->nodes()) {
+            if (n->kind() == c10::prim::Constant) {
+                constants_[slot(n->output())] = *torch::jit::toIValue(n->output());
+                isConstant_.insert(n->output());
+                continue;
+            }
+            if (n->kind() == c10::prim::GetAttr && graph_.paramOf(n->output()) < 0) {
+                checkOnlyAttributeReads(n->output());
+                continue;  // a submodule: only read through, never a runtime value
+            }
+            position[n] = static_cast<int>(code.instrs.size());
+            code.instrs.push_back(compileNode(n));
+        }
+        for (const Value* v : block->outputs())
+            code.outputs.push_back(slot(v));
+        computeFrees(block, code, position);
+    }
+
+    int slotCount() const { return static_cast<int>(slots_.size()); }
+
+  private:
+    int slot(const Value* v) {
+        auto it = slots_.find(v);
+        if (it != slots_.end())
+            return it->second;
+        const int s = static_cast<int>(slots_.size());
+        slots_[v] = s;
+        if (constants_.size() <= static_cast<size_t>(s))
+            constants_.resize(s + 1);
+        return s;
+    }
+
+    void checkOnlyAttributeReads(const Value* v) {
+        for (const auto& use : v->uses()) {
+            if (use.user->kind() != c10::prim::GetAttr)
+                throw Error(graph_.sourceName() + ": a module object is passed to " +
+                            graph_.describe(use.user) + ", which the workbench cannot run");
+        }
+    }
+
+    Interpreter::Code::Instr compileNode(const Node* n) {
+        Interpreter::Code::Instr ins;
+        ins.node = n;
+        for (const Value* v : n->inputs())
+            ins.in.push_back(slot(v));
+        for (const Value* v : n->outputs())
+            ins.out.push_back(slot(v));
+        ins.layer = graph_.layerOf(n);
+        const auto kind = n->kind();
+        if (kind == c10::prim::GetAttr) {
+            ins.kind = Kind::Param;
+            ins.param = graph_.paramOf(n->output());
+            ins.in.clear();
+        } else if (kind == c10::prim::If || kind == c10::prim::Loop) {
+            ins.kind = kind == c10::prim::If ? Kind::If : Kind::Loop;
+            for (const Block* b : n->blocks()) {
+                ins.blocks.emplace_back();
+                compile(b, ins.blocks.back());
+            }
+        } else if (kind == c10::prim::ListConstruct) {
+            ins.kind = Kind::ListConstruct;
+            ins.elementType = n->output()->type()->expectRef<c10::ListType>().getElementType();
+        } else if (kind == c10::prim::TupleConstruct) {
+            ins.kind = Kind::TupleConstruct;
+        } else if (kind == c10::prim::ListUnpack) {
+            ins.kind = Kind::ListUnpack;
+        } else if (kind == c10::prim::TupleUnpack) {
+            ins.kind = Kind::TupleUnpack;
+        } else if (kind == c10::prim::Uninitialized) {
+            ins.kind = Kind::Uninitialized;
+        } else if (n->maybeOperator()) {
+            ins.kind = Kind::Op;
+            ins.op = n->getOperation();
+        } else if (kind == c10::prim::unchecked_cast ||
+                   kind == c10::prim::unchecked_unwrap_optional) {
+            ins.kind = Kind::Alias;
+        } else {
+            throw Error(graph_.sourceName() + ": op " + graph_.describe(n) +
+                        " has no operator the workbench can run");
+        }
+        return ins;
+    }
+
+    // Frees each value after its last reader so a forward pass holds only live activations.
+    void computeFrees(const Block* block, Interpreter::Code& code,
+                      const std::unordered_map<const Node*, int>& position) {
+        auto release = [&](const Value* v, int definedAt) {
+            if (isConstant_.count(v))
+                return;
+            int last = definedAt;
+            for (const auto& use : v->uses()) {
+                const Node* user = use.user;
+                while (user && user->owningBlock() != block)
+                    user = user->owningBlock()->owningNode();
+                if (!user || user == block->return_node())
+                    return;  // a block output: kept
+                auto it = position.find(user);
+                if (it == position.end())
+                    return;
+                last = std::max(last, it->second);
+            }
+            if (last >= 0)
+                code.instrs[last].freeAfter.push_back(slots_.at(v));
+        };
+        for (const Value* v : block->inputs())
+            release(v, -1);
+        for (const Node* n : block->nodes()) {
+            auto it = position.find(n);
+            if (it == position.end())
+                continue;
+            for (const Value* v : n->outputs())
+                release(v, it->second);
+        }
+    }
+
+    const Graph& graph_;
+    std::vector<c10::IValue>& constants_;
+    std::unordered_map<const Value*, int> slots_;
+    std::unordered_set<const Value*> isConstant_;
+};
+
+}  // namespace
+
+Interpreter::Interpreter(std::shared_ptr<const Graph> graph, ParamStore* params)
+    : graph_(std::move(graph)), params_(params), code_(std::make_unique<Code>()) {
+    Compiler compiler(*graph_, frameTemplate_);
+    compiler.compile(graph_->jitGraph()->block(), *code_);
+    frameTemplate_.resize(compiler.slotCount());
+    bnStats_.resize(graph_->countRole(LayerRole::BatchNorm));
+}
+
+Interpreter::~Interpreter() = default;
+Interpreter::Interpreter(Interpreter&&) noexcept = default;
+Interpreter& Interpreter::operator=(Interpreter&&) noexcept = default;
+
+at::Tensor Interpreter::forward(const at::Tensor& input) {
+    const auto& graphInputs = code_->inputs;
+    if (graphInputs.size() != 2)
+        throw Error(graph_->sourceName() + ": forward() takes " +
+                    std::to_string(graphInputs.size() - 1) + " inputs; the workbench needs one");
+    frame_ = frameTemplate_;
+    frame_[graphInputs[1]] = input;
+    current_ = nullptr;
+    try {
+        run(*code_);
+    } catch (const Error&) {
+        throw;
+    } catch (const c10::Error& e) {
+        const std::string where = current_ ? graph_->describe(current_) : "forward";
+        throw Error(graph_->sourceName() + ": " + where + " failed: " + e.what_without_backtrace());
+    } catch (const std::exception& e) {
+        const std::string where = current_ ? graph_->describe(current_) : "forward";
+        throw Error(graph_->sourceName() + ": " + where + " failed: " + e.what());
+    }
+    c10::IValue out = std::move(frame_[code_->outputs.at(0)]);
+    frame_.clear();
+    stack_.clear();
+    if (!out.isTensor())
+        throw Error(graph_->sourceName() + ": forward() returns " + out.tagKind() +
+                    "; the workbench needs a tensor of logits");
+    return out.toTensor();
+}
+
+void Interpreter::run(const Code& code) {
+    const auto& layers = graph_->layers();
+    for (const auto& ins : code.instrs) {
+        current_ = ins.node;
+        switch (ins.kind) {
+            case Kind::Op: {
+                stack_.clear();
+                for (int s : ins.in)
+                    stack_.push_back(frame_[s]);
+                const Layer* layer = ins.layer >= 0 ? &layers[ins.layer] : nullptr;
+                if (layer) {
+                    if (hooks_ &&
+                        (layer->role == LayerRole::Conv || layer->role == LayerRole::Linear))
+                        stack_[1] = hooks_->weight(*layer, stack_[1].toTensor());
+                    if (bnProbe_ && layer->role == LayerRole::BatchNorm) {
+                        const at::Tensor& x = stack_[0].toTensor();
+                        std::vector<int64_t> dims{0};
+                        for (int64_t d = 2; d < x.dim(); ++d)
+                            dims.push_back(d);
+                        auto [var, mean] = at::var_mean(x, dims, /*unbiased=*/false);
+                        bnStats_[layer->roleIndex] = {mean, var};
+                    }
+                }
+                ins.op(stack_);
+                for (size_t k = 0; k < ins.out.size(); ++k)
+                    frame_[ins.out[k]] = std::move(stack_[k]);
+                if (layer && hooks_)
+                    frame_[ins.out[0]] = hooks_->output(*layer, frame_[ins.out[0]].toTensor());
+                break;
+            }
+            case Kind::Param:
+                frame_[ins.out[0]] = params_->tensor(ins.param);
+                break;
+            case Kind::ListConstruct: {
+                c10::impl::GenericList list(ins.elementType);
+                list.reserve(ins.in.size());
+                for (int s : ins.in)
+                    list.push_back(frame_[s]);
+                frame_[ins.out[0]] = c10::IValue(std::move(list));
+                break;
+            }
+            case Kind::TupleConstruct: {
+                std::vector<c10::IValue> items;
+                items.reserve(ins.in.size());
+                for (int s : ins.in)
+                    items.push_back(frame_[s]);
+                frame_[ins.out[0]] = c10::ivalue::Tuple::create(std::move(items));
+                break;
+            }
+            case Kind::ListUnpack: {
+                auto list = frame_[ins.in[0]].toList();
+                if (list.size() != ins.out.size())
+                    throw Error(graph_->sourceName() + ": " + graph_->describe(ins.node) +
+                                " expected a list of " + std::to_string(ins.out.size()) +
+                                " items, got " + std::to_string(list.size()));
+                for (size_t k = 0; k < ins.out.size(); ++k)
+                    frame_[ins.out[k]] = list.get(k);
+                break;
+            }
+            case Kind::TupleUnpack: {
+                const auto& items = frame_[ins.in[0]].toTupleRef().elements();
+                for (size_t k = 0; k < ins.out.size(); ++k)
+                    frame_[ins.out[k]] = items[k];
+                break;
+            }
+            case Kind::Uninitialized:
+                frame_[ins.out[0]] = c10::IValue();
+                break;
+            case Kind::Alias:
+                frame_[ins.out[0]] = frame_[ins.in[0]];
+                break;
+            case Kind::If: {
+                const Code& branch = ins.blocks[frame_[ins.in[0]].toBool() ? 0 : 1];
+                run(branch);
+                for (size_t k = 0; k < ins.out.size(); ++k)
+                    frame_[ins.out[k]] = frame_[branch.outputs[k]];
+                break;
+            }
+            case Kind::Loop: {
+                const Code& body = ins.blocks[0];
+                const int64_t maxTrips = frame_[ins.in[0]].toInt();
+                bool cond = frame_[ins.in[1]].toBool();
+                for (size_t k = 0; k < ins.out.size(); ++k)
+                    frame_[ins.out[k]] = frame_[ins.in[k + 2]];
+                for (int64_t i = 0; cond && i < maxTrips; ++i) {
+                    frame_[body.inputs[0]] = i;
+                    for (size_t k = 0; k < ins.out.size(); ++k)
+                        frame_[body.inputs[k + 1]] = frame_[ins.out[k]];
+                    run(body);
+                    cond = frame_[body.outputs[0]].toBool();
+                    for (size_t k = 0; k < ins.out.size(); ++k)
+                        frame_[ins.out[k]] = frame_[body.outputs[k + 1]];
+                }
+                current_ = ins.node;
+                break;
+            }
+        }
+        for (int s : ins.freeAfter)
+            frame_[s] = c10::IValue();
+    }
+}
+
+}  // namespace dfq::model

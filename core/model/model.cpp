@@ -1,0 +1,206 @@
+#include "model.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <torch/csrc/jit/serialization/import.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "../error.h"
+#include "interpreter.h"
+
+namespace dfq::model {
+
+using torch::jit::Node;
+
+namespace {
+
+std::string firstLine(const std::string& s) {
+    const auto end = s.find('\n');
+    return end == std::string::npos ? s : s.substr(0, end);
+}
+
+bool looksLikeZip(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    char magic[4] = {};
+    in.read(magic, 4);
+    return in.gcount() == 4 && magic[0] == 'P' && magic[1] == 'K';
+}
+
+int64_t convGroups(const Node* n) {
+    // aten::_convolution(input, weight, bias, stride, padding, dilation, transposed,
+    //                    output_padding, groups, ...); aten::convNd(..., dilation, groups)
+    const size_t pos = n->kind() == c10::Symbol::aten("_convolution") ? 8 : 6;
+    if (n->inputs().size() <= pos)
+        return 1;
+    auto iv = torch::jit::toIValue(n->input(pos));
+    return iv && iv->isInt() ? iv->toInt() : 1;
+}
+
+// Records the per-sample output shape of every layer during one forward pass.
+class ShapeRecorder : public LayerHooks {
+  public:
+    explicit ShapeRecorder(size_t layers) : shapes(layers) {}
+    at::Tensor output(const Layer& layer, const at::Tensor& y) override {
+        auto sizes = y.sizes().vec();
+        if (!sizes.empty())
+            sizes.erase(sizes.begin());
+        shapes[layer.index] = sizes;
+        return y;
+    }
+    std::vector<std::vector<int64_t>> shapes;
+};
+
+int64_t product(const std::vector<int64_t>& v, size_t from = 0) {
+    int64_t p = 1;
+    for (size_t i = from; i < v.size(); ++i)
+        p *= v[i];
+    return p;
+}
+
+std::vector<float> toFloatVector(const at::Tensor& t) {
+    at::Tensor c = t.detach().to(at::kFloat).contiguous().cpu();
+    return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+}  // namespace
+
+Model Model::load(const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (!fs::exists(path, ec))
+        throw Error(path + ": no such file");
+    if (fs::is_directory(path, ec))
+        throw Error(path + ": is a folder, not a TorchScript file");
+    if (!looksLikeZip(path))
+        throw Error(path +
+                    ": not a TorchScript file (expected the zip archive written by "
+                    "torch.jit.save)");
+
+    Model m;
+    m.path_ = path;
+    torch::jit::ExtraFilesMap extra{{"dfq_meta.json", ""}};
+    try {
+        m.module_ = torch::jit::load(path, at::kCPU, extra);
+    } catch (const c10::Error& e) {
+        const std::string msg = firstLine(e.what_without_backtrace());
+        if (msg.find("constants.pkl") != std::string::npos ||
+            msg.find("code/") != std::string::npos)
+            throw Error(path +
+                        ": not a TorchScript file; it looks like a torch.save() checkpoint. "
+                        "Export the model with torch.jit.script or torch.jit.trace and save "
+                        "it with torch.jit.save (" +
+                        msg + ")");
+        throw Error(path + ": not a TorchScript file (" + msg + ")");
+    } catch (const std::exception& e) {
+        throw Error(path + ": cannot be read as TorchScript (" + firstLine(e.what()) + ")");
+    }
+    m.module_.eval();
+    if (!extra["dfq_meta.json"].empty())
+        m.meta_ = ModelMeta::fromJson(extra["dfq_meta.json"], path);
+    m.graph_ = Graph::fromModule(m.module_, path);
+    m.params_ = m.graph_->initialParams();
+    return m;
+}
+
+void Model::setMeta(const ModelMeta& meta) {
+    meta.validate(path_);
+    meta_ = meta;
+}
+
+int64_t Model::parameterCount() const {
+    int64_t n = 0;
+    for (size_t i = 0; i < params_.size(); ++i)
+        if (!params_.isBuffer(i))
+            n += params_.tensor(i).numel();
+    return n;
+}
+
+void Model::checkInputShape(const std::vector<int64_t>& batchShape) const {
+    if (!meta_.hasInputShape())
+        return;
+    const auto& s = meta_.inputShape;
+    if (batchShape.size() != 4 || batchShape[1] != s[0] || batchShape[2] != s[1] ||
+        batchShape[3] != s[2]) {
+        std::string got = "[";
+        for (size_t i = 0; i < batchShape.size(); ++i)
+            got += (i ? ", " : "") + std::to_string(batchShape[i]);
+        throw Error(path_ + ": wrong input shape " + got + "]; the model expects [N, " +
+                    std::to_string(s[0]) + ", " + std::to_string(s[1]) + ", " +
+                    std::to_string(s[2]) + "]");
+    }
+}
+
+std::vector<LayerInfo> Model::layerInfos() const {
+    const auto& layers = graph_->layers();
+    std::vector<std::vector<int64_t>> shapes(layers.size());
+    if (meta_.hasInputShape()) {
+        c10::NoGradGuard noGrad;
+        ParamStore params = params_;
+        Interpreter interp(graph_, &params);
+        ShapeRecorder recorder(layers.size());
+        interp.setHooks(&recorder);
+        std::vector<int64_t> shape{1};
+        shape.insert(shape.end(), meta_.inputShape.begin(), meta_.inputShape.end());
+        interp.forward(at::zeros(shape));
+        shapes = recorder.shapes;
+    }
+
+    std::vector<LayerInfo> infos;
+    for (const auto& layer : layers) {
+        LayerInfo info;
+        info.path = layer.path;
+        info.outputShape = shapes[layer.index];
+        const at::Tensor* weight =
+            layer.weightParam >= 0 ? &params_.tensor(layer.weightParam) : nullptr;
+        if (weight)
+            info.weightShape = weight->sizes().vec();
+        if (layer.weightParam >= 0)
+            info.params += params_.tensor(layer.weightParam).numel();
+        if (layer.biasParam >= 0)
+            info.params += params_.tensor(layer.biasParam).numel();
+        const bool known = !info.outputShape.empty();
+        switch (layer.role) {
+            case LayerRole::Conv: {
+                const int64_t groups = convGroups(layer.node);
+                const int64_t dims = weight ? weight->dim() - 2 : 2;
+                info.kind = "Conv" + std::to_string(dims) + "d";
+                if (groups > 1 && weight && groups == weight->size(0))
+                    info.kind += " (depthwise)";
+                else if (groups > 1)
+                    info.kind += " (groups=" + std::to_string(groups) + ")";
+                info.quantizable = weight != nullptr;
+                if (known && weight)
+                    info.macs = product(info.outputShape) * product(info.weightShape, 1);
+                break;
+            }
+            case LayerRole::Linear:
+                info.kind = "Linear";
+                info.quantizable = weight != nullptr;
+                if (known && weight)
+                    info.macs = product(info.outputShape) * weight->size(1);
+                break;
+            case LayerRole::BatchNorm:
+                info.kind = known && info.outputShape.size() == 3   ? "BatchNorm2d"
+                            : known && info.outputShape.size() == 4 ? "BatchNorm3d"
+                                                                    : "BatchNorm1d";
+                if (!known)
+                    info.kind = "BatchNorm";
+                if (layer.runningMeanParam >= 0)
+                    info.runningMean = toFloatVector(params_.tensor(layer.runningMeanParam));
+                if (layer.runningVarParam >= 0)
+                    info.runningVar = toFloatVector(params_.tensor(layer.runningVarParam));
+                break;
+            case LayerRole::Activation:
+                info.kind = activationName(layer.activation);
+                break;
+        }
+        if (known && layer.role != LayerRole::Conv && layer.role != LayerRole::Linear)
+            info.macs = 0;
+        infos.push_back(std::move(info));
+    }
+    return infos;
+}
+
+}  // namespace dfq::model

@@ -1,0 +1,60 @@
+#include "fixtures.h"
+
+#include <torch/csrc/jit/serialization/import.h>
+#include <yaml-cpp/yaml.h>
+
+#include <unistd.h>
+#include <cstdlib>
+#include <filesystem>
+
+namespace dfq::test {
+
+std::string fixturePath(const std::string& file) {
+    return std::string(DFQ_FIXTURES_DIR) + "/" + file;
+}
+
+std::string largeFixturePath(const std::string& file) {
+    return std::string(DFQ_LARGE_FIXTURES_DIR) + "/" + file;
+}
+
+FixtureIo loadFixtureIo(const std::string& ioPath) {
+    torch::jit::ExtraFilesMap extra{{"bn_order.json", ""}};
+    auto holder = torch::jit::load(ioPath, at::kCPU, extra);
+    FixtureIo io;
+    io.input = holder.attr("input").toTensor();
+    if (holder.hasattr("output"))
+        io.output = holder.attr("output").toTensor();
+    if (!extra["bn_order.json"].empty()) {
+        for (const auto& name : YAML::Load(extra["bn_order.json"]))
+            io.bnOrder.push_back(name.as<std::string>());
+    }
+    for (size_t i = 0; i < io.bnOrder.size(); ++i) {
+        io.bnMean.push_back(holder.attr("bn_mean_" + std::to_string(i)).toTensor());
+        io.bnVar.push_back(holder.attr("bn_var_" + std::to_string(i)).toTensor());
+    }
+    return io;
+}
+
+namespace {
+struct TempRoot {
+    std::filesystem::path path;
+    TempRoot() {
+        path = std::filesystem::temp_directory_path() / ("dfq_tests_" + std::to_string(::getpid()));
+        std::filesystem::create_directories(path);
+    }
+    ~TempRoot() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+};
+}  // namespace
+
+std::string tempDir() {
+    static TempRoot root;
+    static int counter = 0;
+    auto dir = root.path / std::to_string(counter++);
+    std::filesystem::create_directories(dir);
+    return dir.string();
+}
+
+}  // namespace dfq::test

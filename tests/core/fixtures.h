@@ -1,0 +1,25 @@
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+namespace dfq::test {
+
+// The reference data PyTorch wrote beside a fixture model (NAME.io.pt).
+struct FixtureIo {
+    at::Tensor input;
+    at::Tensor output;  // undefined for fixtures that must fail
+    std::vector<std::string> bnOrder;
+    std::vector<at::Tensor> bnMean;
+    std::vector<at::Tensor> bnVar;
+};
+
+std::string fixturePath(const std::string& file);       // committed fixtures
+std::string largeFixturePath(const std::string& file);  // made at build time
+FixtureIo loadFixtureIo(const std::string& ioPath);
+// A fresh temporary folder, removed at exit of the process.
+std::string tempDir();
+
+}  // namespace dfq::test

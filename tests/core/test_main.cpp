@@ -1,0 +1,9 @@
+#include <gtest/gtest.h>
+
+#include "core/runtime.h"
+
+int main(int argc, char** argv) {
+    dfq::initTorchThreads();
+    ::testing::InitGoogleTest(&argc, argv);
+    return RUN_ALL_TESTS();
+}
