@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 namespace dfq::test {
 
@@ -33,6 +34,31 @@ FixtureIo loadFixtureIo(const std::string& ioPath) {
         io.bnVar.push_back(holder.attr("bn_var_" + std::to_string(i)).toTensor());
     }
     return io;
+}
+
+namespace {
+void writeBigEndian32(std::ofstream& out, uint32_t v) {
+    const char bytes[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16),
+                           static_cast<char>(v >> 8), static_cast<char>(v)};
+    out.write(bytes, 4);
+}
+}  // namespace
+
+void writeIdx(const std::string& imagesPath, const std::string& labelsPath,
+              const at::Tensor& images, const at::Tensor& labels) {
+    at::Tensor img = images.reshape({images.size(0), images.size(-2), images.size(-1)})
+                         .to(at::kByte)
+                         .contiguous();
+    std::ofstream out(imagesPath, std::ios::binary);
+    writeBigEndian32(out, 0x803);
+    for (int64_t d : img.sizes())
+        writeBigEndian32(out, static_cast<uint32_t>(d));
+    out.write(reinterpret_cast<const char*>(img.data_ptr<uint8_t>()), img.numel());
+    at::Tensor lab = labels.to(at::kByte).contiguous();
+    std::ofstream lout(labelsPath, std::ios::binary);
+    writeBigEndian32(lout, 0x801);
+    writeBigEndian32(lout, static_cast<uint32_t>(lab.size(0)));
+    lout.write(reinterpret_cast<const char*>(lab.data_ptr<uint8_t>()), lab.numel());
 }
 
 namespace {

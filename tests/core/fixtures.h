@@ -19,6 +19,9 @@ struct FixtureIo {
 std::string fixturePath(const std::string& file);       // committed fixtures
 std::string largeFixturePath(const std::string& file);  // made at build time
 FixtureIo loadFixtureIo(const std::string& ioPath);
+// Writes an uncompressed IDX pair (uint8 images [N, H, W] or [N, 1, H, W], labels [N]).
+void writeIdx(const std::string& imagesPath, const std::string& labelsPath,
+              const at::Tensor& images, const at::Tensor& labels);
 // A fresh temporary folder, removed at exit of the process.
 std::string tempDir();
 
