@@ -1,0 +1,330 @@
+// `dfq`: the workbench's command line. Thin: parses arguments, calls the core, prints.
+#include <ATen/ATen.h>
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include "core/data/dataset.h"
+#include "core/data/evaluator.h"
+#include "core/error.h"
+#include "core/json_writer.h"
+#include "core/model/interpreter.h"
+#include "core/model/model.h"
+#include "core/run/demo_teacher.h"
+#include "core/runtime.h"
+#include "progress_bar.h"
+
+namespace {
+
+using dfq::JsonWriter;
+using dfq::app::formatDuration;
+using dfq::app::ProgressBar;
+
+// "demo" names the built-in demo teacher.
+std::string resolveModelPath(const std::string& arg) {
+    return arg == "demo" ? dfq::run::demoTeacherPath() : arg;
+}
+
+dfq::model::Model loadModel(const std::string& arg, const std::vector<int64_t>& inputShape) {
+    dfq::model::Model model = dfq::model::Model::load(resolveModelPath(arg));
+    if (!inputShape.empty()) {
+        dfq::model::ModelMeta meta = model.meta();
+        meta.inputShape = inputShape;
+        model.setMeta(meta);
+    }
+    return model;
+}
+
+std::string shapeString(const std::vector<int64_t>& v) {
+    std::string s;
+    for (size_t i = 0; i < v.size(); ++i)
+        s += (i ? "x" : "") + std::to_string(v[i]);
+    return s.empty() ? "-" : s;
+}
+
+std::string humanCount(int64_t n) {
+    char buf[32];
+    if (n < 0)
+        return "-";
+    if (n >= 1000000000)
+        std::snprintf(buf, sizeof buf, "%.2fG", static_cast<double>(n) / 1e9);
+    else if (n >= 1000000)
+        std::snprintf(buf, sizeof buf, "%.2fM", static_cast<double>(n) / 1e6);
+    else if (n >= 10000)
+        std::snprintf(buf, sizeof buf, "%.1fk", static_cast<double>(n) / 1e3);
+    else
+        std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(n));
+    return buf;
+}
+
+double average(const std::vector<float>& v) {
+    double s = 0;
+    for (float x : v)
+        s += x;
+    return v.empty() ? 0.0 : s / static_cast<double>(v.size());
+}
+
+int runInfo(const std::string& modelArg, const std::vector<int64_t>& inputShape, bool json) {
+    auto model = loadModel(modelArg, inputShape);
+    const auto layers = model.layerInfos();
+    const auto& meta = model.meta();
+    int64_t macs = 0;
+    for (const auto& l : layers)
+        macs += std::max<int64_t>(0, l.macs);
+    const bool macsKnown = meta.hasInputShape();
+    int bnCount = 0, quantCount = 0;
+    for (const auto& l : layers) {
+        bnCount += l.kind.rfind("BatchNorm", 0) == 0;
+        quantCount += l.quantizable;
+    }
+    if (json) {
+        JsonWriter w;
+        w.beginObject();
+        w.key("path").value(model.path());
+        w.key("parameters").value(model.parameterCount());
+        if (macsKnown)
+            w.key("macs").value(macs);
+        else
+            w.key("macs").null();
+        w.key("batchnorm_layers").value(bnCount);
+        w.key("bns_loss_available").value(model.hasBatchNorm());
+        w.key("meta");
+        w.beginObject();
+        w.key("input_shape").value(meta.inputShape);
+        w.key("mean").value(meta.mean);
+        w.key("std").value(meta.std);
+        w.key("class_names").value(meta.classNames);
+        w.key("num_classes").value(meta.numClasses);
+        w.key("dataset").value(meta.dataset);
+        w.endObject();
+        w.key("layers").beginArray();
+        for (const auto& l : layers) {
+            w.beginObject();
+            w.key("path").value(l.path);
+            w.key("kind").value(l.kind);
+            w.key("weight_shape").value(l.weightShape);
+            w.key("output_shape").value(l.outputShape);
+            w.key("params").value(l.params);
+            if (l.macs >= 0)
+                w.key("macs").value(l.macs);
+            else
+                w.key("macs").null();
+            w.key("quantizable").value(l.quantizable);
+            if (!l.runningMean.empty()) {
+                w.key("running_mean").value(l.runningMean);
+                w.key("running_var").value(l.runningVar);
+            }
+            w.endObject();
+        }
+        w.endArray();
+        w.endObject();
+        std::cout << w.str() << "\n";
+        return 0;
+    }
+    std::printf("Model       %s\n", model.path().c_str());
+    std::printf("Input       %s\n", meta.hasInputShape() ? shapeString(meta.inputShape).c_str()
+                                                         : "unknown (give --input-shape C,H,W)");
+    if (!meta.dataset.empty())
+        std::printf("Dataset     %s\n", meta.dataset.c_str());
+    if (meta.numClasses > 0)
+        std::printf("Classes     %lld\n", static_cast<long long>(meta.numClasses));
+    if (!meta.mean.empty()) {
+        std::ostringstream ms;
+        for (size_t i = 0; i < meta.mean.size(); ++i)
+            ms << (i ? ", " : "") << meta.mean[i] << "/"
+               << (i < meta.std.size() ? meta.std[i] : 1.0);
+        std::printf("Mean/std    %s\n", ms.str().c_str());
+    }
+    std::printf("Parameters  %s (%lld)\n", humanCount(model.parameterCount()).c_str(),
+                static_cast<long long>(model.parameterCount()));
+    std::printf("MACs        %s per image\n", macsKnown ? humanCount(macs).c_str() : "-");
+    std::printf("Layers      %d quantizable (conv/linear), %d BatchNorm\n", quantCount, bnCount);
+    if (!model.hasBatchNorm())
+        std::printf("Note        no BatchNorm layers: the BN-statistics loss is unavailable\n");
+    std::printf("\n%-32s %-20s %-14s %-12s %9s %9s %-5s %s\n", "layer", "kind", "weight", "output",
+                "params", "MACs", "quant", "BN running mean / var (avg)");
+    for (const auto& l : layers) {
+        std::string bn;
+        if (!l.runningMean.empty()) {
+            char buf[64];
+            std::snprintf(buf, sizeof buf, "%+.4f / %.4f", average(l.runningMean),
+                          average(l.runningVar));
+            bn = buf;
+        }
+        std::printf("%-32s %-20s %-14s %-12s %9s %9s %-5s %s\n",
+                    l.path.empty() ? "(top)" : l.path.c_str(), l.kind.c_str(),
+                    shapeString(l.weightShape).c_str(), shapeString(l.outputShape).c_str(),
+                    humanCount(l.params).c_str(), humanCount(l.macs).c_str(),
+                    l.quantizable ? "yes" : "", bn.c_str());
+    }
+    return 0;
+}
+
+struct EvalArgs {
+    std::string model;
+    std::string data;
+    std::string split = "test";
+    int64_t batch = 256;
+    std::vector<int64_t> inputShape;
+    std::vector<double> mean, std;
+    bool json = false;
+};
+
+int runEval(const EvalArgs& a) {
+    auto model = loadModel(a.model, a.inputShape);
+    auto meta = model.meta();
+    if (!meta.hasInputShape())
+        throw dfq::Error(model.path() +
+                         ": the model has no dfq_meta.json input_shape; give --input-shape C,H,W");
+    std::string dataPath = a.data;
+    if (dataPath.empty()) {
+        if (a.model != "demo")
+            throw dfq::Error("eval: give the evaluation data with --data PATH");
+        dataPath = dfq::run::kFashionMnistDir;
+    }
+    dfq::data::Normalization norm{meta.mean, meta.std};
+    if (!a.mean.empty())
+        norm.mean = a.mean;
+    if (!a.std.empty())
+        norm.std = a.std;
+    const auto split = a.split == "train" ? dfq::data::Split::Train : dfq::data::Split::Test;
+    auto data = dfq::data::loadDataset(dataPath, split, meta.inputShape);
+    if (!a.json)
+        std::fprintf(stderr, "Evaluating %s on %s (%s, %lld images)\n", model.path().c_str(),
+                     data.source.c_str(), data.format.c_str(), static_cast<long long>(data.size()));
+    dfq::model::Interpreter interp(model.graph(), &model.params());
+    ProgressBar bar("eval", "img");
+    auto result = dfq::data::evaluate([&](const at::Tensor& x) { return interp.forward(x); }, data,
+                                      meta.inputShape, norm, a.batch,
+                                      [&](int64_t done, int64_t total) {
+                                          if (!a.json)
+                                              bar.update(done, total);
+                                      });
+    bar.finish();
+    if (a.json) {
+        JsonWriter w;
+        w.beginObject();
+        w.key("top1").value(result.top1);
+        w.key("top5").value(result.top5);
+        w.key("images").value(result.images);
+        w.key("seconds").value(result.seconds);
+        w.endObject();
+        std::cout << w.str() << "\n";
+    } else {
+        std::printf("top-1 %.2f %%   top-5 %.2f %%   %lld images in %s (%.0f img/s)\n", result.top1,
+                    result.top5, static_cast<long long>(result.images),
+                    formatDuration(result.seconds).c_str(),
+                    static_cast<double>(result.images) / std::max(result.seconds, 1e-9));
+    }
+    return 0;
+}
+
+int runTrainTeacher(dfq::run::DemoTeacherOptions o) {
+    std::fprintf(stderr, "Training the demo teacher on %s: %d epochs, batch %lld, seed %llu\n",
+                 o.dataDir.c_str(), o.epochs, static_cast<long long>(o.batchSize),
+                 static_cast<unsigned long long>(o.seed));
+    ProgressBar bar("train", "it");
+    const int64_t epochs = o.epochs;
+    dfq::run::DemoTeacherCallbacks cb;
+    cb.iteration = [&](int epoch, int64_t it, int64_t perEpoch, double loss) {
+        char extra[64];
+        std::snprintf(extra, sizeof extra, "epoch %d/%lld  loss %.4f", epoch + 1,
+                      static_cast<long long>(epochs), loss);
+        bar.update(epoch * perEpoch + it, epochs * perEpoch, extra);
+    };
+    cb.epochEnd = [&](const dfq::run::DemoTeacherEpoch& e) {
+        bar.finish();
+        std::fprintf(stderr, "epoch %d  loss %.4f  train top-1 %.2f %%  test top-1 %.2f %%  %s\n",
+                     e.epoch, e.trainLoss, e.trainTop1, e.testTop1,
+                     formatDuration(e.seconds).c_str());
+    };
+    auto r = dfq::run::trainDemoTeacher(o, cb);
+    std::printf("Wrote %s: Fashion-MNIST test top-1 %.2f %%, top-5 %.2f %%, trained in %s\n",
+                o.outPath.c_str(), r.testTop1, r.testTop5, formatDuration(r.seconds).c_str());
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    dfq::initTorchThreads();
+    CLI::App app{"dfq: generative data-free quantization of CNN classifiers"};
+    app.set_version_flag("--version", dfq::versionString());
+    app.require_subcommand(1);
+
+    std::string infoModel;
+    std::vector<int64_t> infoShape;
+    bool infoJson = false;
+    auto* info = app.add_subcommand("info", "Show a model's metadata and layer table");
+    info->add_option("MODEL", infoModel, "TorchScript file, or 'demo' for the built-in teacher")
+        ->required();
+    info->add_option("--input-shape", infoShape, "C,H,W when the model has no dfq_meta.json")
+        ->delimiter(',')
+        ->expected(3);
+    info->add_flag("--json", infoJson, "Print machine-readable JSON");
+
+    EvalArgs ev;
+    auto* eval = app.add_subcommand("eval", "Top-1/top-5 accuracy of a model on real data");
+    eval->add_option("MODEL", ev.model, "TorchScript file, or 'demo' for the built-in teacher")
+        ->required();
+    eval->add_option("--data", ev.data,
+                     "IDX (MNIST/Fashion-MNIST) folder or file, CIFAR-10/100 binary folder or "
+                     "file, or an image folder with one subfolder per class (default for 'demo': "
+                     "the Fashion-MNIST test set)");
+    eval->add_option("--split", ev.split, "Which split of a dataset folder")
+        ->check(CLI::IsMember({"test", "train"}))
+        ->capture_default_str();
+    eval->add_option("--batch", ev.batch, "Batch size")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    eval->add_option("--input-shape", ev.inputShape, "C,H,W (overrides the model's metadata)")
+        ->delimiter(',')
+        ->expected(3);
+    eval->add_option("--mean", ev.mean, "Per-channel mean of x/255 (overrides the metadata)")
+        ->delimiter(',');
+    eval->add_option("--std", ev.std, "Per-channel std of x/255 (overrides the metadata)")
+        ->delimiter(',');
+    eval->add_flag("--json", ev.json, R"(Print {"top1", "top5", "images", "seconds"} as JSON)");
+
+    dfq::run::DemoTeacherOptions teacher;
+    teacher.outPath = "fmnist-resnet8.pt";
+    auto* train = app.add_subcommand("train-teacher",
+                                     "Train the demo teacher (small BN ResNet) on Fashion-MNIST");
+    train->add_option("--data", teacher.dataDir, "Fashion-MNIST folder (gzipped IDX files)")
+        ->capture_default_str();
+    train->add_option("--out", teacher.outPath, "Output TorchScript file")->capture_default_str();
+    train->add_option("--epochs", teacher.epochs)
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    train->add_option("--batch", teacher.batchSize)
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    train->add_option("--lr", teacher.lr, "Peak learning rate")->capture_default_str();
+    train->add_option("--weight-decay", teacher.weightDecay)->capture_default_str();
+    train->add_option("--seed", teacher.seed)->capture_default_str();
+    train->add_option("--widths", teacher.widths, "Channels per stage")
+        ->delimiter(',')
+        ->capture_default_str();
+
+    CLI11_PARSE(app, argc, argv);
+    try {
+        if (*info)
+            return runInfo(infoModel, infoShape, infoJson);
+        if (*eval)
+            return runEval(ev);
+        if (*train)
+            return runTrainTeacher(teacher);
+    } catch (const dfq::Error& e) {
+        std::fprintf(stderr, "dfq: error: %s\n", e.what());
+        return 1;
+    } catch (const c10::Error& e) {
+        std::fprintf(stderr, "dfq: internal error: %s\n", e.what_without_backtrace());
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "dfq: internal error: %s\n", e.what());
+        return 2;
+    }
+    return 0;
+}

@@ -1,0 +1,28 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+
+namespace dfq::app {
+
+// A one-line progress bar with rate and ETA on stderr. Redraws in place on a terminal; elsewhere
+// (logs, CI) prints a plain line every 10 %.
+class ProgressBar {
+  public:
+    ProgressBar(std::string label, std::string unit);
+    void update(int64_t done, int64_t total, const std::string& extra = "");
+    void finish();
+
+  private:
+    std::string label_;
+    std::string unit_;
+    std::chrono::steady_clock::time_point start_;
+    std::chrono::steady_clock::time_point lastDraw_;
+    bool tty_;
+    int lastDecile_ = -1;
+    bool drawn_ = false;
+};
+
+std::string formatDuration(double seconds);
+
+}  // namespace dfq::app
