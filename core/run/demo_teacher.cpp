@@ -112,8 +112,8 @@ Module buildNetwork(const std::vector<int64_t>& widths, int64_t classes) {
     return net;
 }
 
-// A random horizontal flip per image. (Random crops were tried too: with the short schedule they
-// cost more in underfitting than they gain in regularization, 91.4 % vs. above 92 %.)
+// A random horizontal flip per image. Random 2-pixel crops were tried too: the small net
+// underfits in this short schedule, and they cost accuracy (91.4 % vs 91.9 % after 9 epochs).
 at::Tensor augment(const at::Tensor& images, std::mt19937_64& rng) {
     const int64_t n = images.size(0);
     std::uniform_int_distribution<int> coin(0, 1);
