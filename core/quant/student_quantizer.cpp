@@ -1,0 +1,112 @@
+#include "student_quantizer.h"
+
+#include <ATen/ATen.h>
+
+#include "../error.h"
+#include "uniform_quantizer.h"
+
+namespace dfq::quant {
+
+using model::ActivationKind;
+using model::Layer;
+using model::LayerRole;
+
+StudentQuantizer::StudentQuantizer(const model::Graph& graph, const QuantConfig& config)
+    : graph_(graph), config_(config) {
+    const auto& layers = graph.layers();
+    weightBits_.assign(layers.size(), -1);
+    actTracker_.assign(layers.size(), -1);
+    int first = -1, last = -1;
+    for (const auto& l : layers) {
+        if ((l.role == LayerRole::Conv || l.role == LayerRole::Linear) && l.weightParam >= 0) {
+            if (first < 0)
+                first = l.index;
+            last = l.index;
+        }
+    }
+    for (const auto& l : layers) {
+        if ((l.role == LayerRole::Conv || l.role == LayerRole::Linear) && l.weightParam >= 0) {
+            int bits = config.weightBits;
+            if (l.index == first || l.index == last) {
+                if (config.firstLast == QuantConfig::FirstLast::EightBit)
+                    bits = 8;
+                if (config.firstLast == QuantConfig::FirstLast::FullPrecision)
+                    bits = 0;
+            }
+            if (auto it = config.weightBitsOverride.find(l.path);
+                it != config.weightBitsOverride.end())
+                bits = it->second;
+            if (bits < 0 || bits > 16)
+                throw Error("quantization: " + std::to_string(bits) + " weight bits for layer '" +
+                            l.path + "'; allowed are 1..16, or 0 for full precision");
+            weightBits_[l.index] = bits;
+            if (bits > 0)
+                quantizedWeightLayers_.push_back(l.index);
+        }
+        const bool relu =
+            l.activation == ActivationKind::ReLU || l.activation == ActivationKind::ReLU6;
+        if (l.role == LayerRole::Activation && relu && config.activationBits > 0) {
+            actTracker_[l.index] = static_cast<int>(trackers_.size());
+            trackers_.emplace_back(0.9, config.referenceEmaInflation);
+        }
+    }
+    for (const auto& [path, bits] : config.weightBitsOverride) {
+        (void)bits;
+        bool found = false;
+        for (const auto& l : layers)
+            found = found || (l.path == path && weightBits_[l.index] >= 0);
+        if (!found)
+            throw Error("quantization: no conv or linear layer '" + path +
+                        "' for the per-layer bit override");
+    }
+}
+
+QuantGrid StudentQuantizer::weightGrid(const at::Tensor& w, int bits) const {
+    auto [lo, hi] = config_.perChannelWeights ? perChannelRange(w) : perTensorRange(w);
+    if (config_.symmetric)
+        std::tie(lo, hi) = symmetricRange(lo, hi);
+    return makeGrid(lo, hi, bits);
+}
+
+at::Tensor StudentQuantizer::weight(const Layer& layer, const at::Tensor& w) {
+    const int bits = weightBits_[layer.index];
+    return bits > 0 ? fakeQuantize(w, weightGrid(w, bits)) : w;
+}
+
+at::Tensor StudentQuantizer::output(const Layer& layer, const at::Tensor& y) {
+    const int t = actTracker_[layer.index];
+    if (t < 0)
+        return y;
+    RangeTracker& tracker = trackers_[t];
+    if (calibrating_)
+        tracker.update(y);
+    if (!tracker.calibrated())
+        return y;
+    double lo = tracker.lo(), hi = tracker.hi();
+    if (config_.symmetric) {
+        const double m = std::max(std::abs(lo), std::abs(hi));
+        lo = -m;
+        hi = m;
+    }
+    const auto opts = y.options().requires_grad(false);
+    return fakeQuantize(y, makeGrid(at::scalar_tensor(lo, opts), at::scalar_tensor(hi, opts),
+                                    config_.activationBits));
+}
+
+void StudentQuantizer::setCalibrating(bool on) {
+    calibrating_ = on;
+    for (auto& t : trackers_)
+        t.setFrozen(!on);
+}
+
+std::vector<at::Tensor> StudentQuantizer::weightCodes(const model::ParamStore& params) const {
+    std::vector<at::Tensor> codes;
+    codes.reserve(quantizedWeightLayers_.size());
+    for (int idx : quantizedWeightLayers_) {
+        const at::Tensor& w = params.tensor(graph_.layers()[idx].weightParam);
+        codes.push_back(quantizeCodes(w.detach(), weightGrid(w, weightBits_[idx])));
+    }
+    return codes;
+}
+
+}  // namespace dfq::quant
