@@ -90,15 +90,7 @@ int runInfo(const std::string& modelArg, const std::vector<int64_t>& inputShape,
             w.key("macs").null();
         w.key("batchnorm_layers").value(bnCount);
         w.key("bns_loss_available").value(model.hasBatchNorm());
-        w.key("meta");
-        w.beginObject();
-        w.key("input_shape").value(meta.inputShape);
-        w.key("mean").value(meta.mean);
-        w.key("std").value(meta.std);
-        w.key("class_names").value(meta.classNames);
-        w.key("num_classes").value(meta.numClasses);
-        w.key("dataset").value(meta.dataset);
-        w.endObject();
+        w.key("meta").raw(meta.toJson());
         w.key("layers").beginArray();
         for (const auto& l : layers) {
             w.beginObject();

@@ -21,6 +21,8 @@ class JsonWriter {
     JsonWriter& value(int v) { return value(static_cast<int64_t>(v)); }
     JsonWriter& value(bool v);
     JsonWriter& null();
+    // Inserts an already serialized JSON value.
+    JsonWriter& raw(const std::string& json);
     JsonWriter& value(const std::vector<int64_t>& v);
     JsonWriter& value(const std::vector<double>& v);
     JsonWriter& value(const std::vector<float>& v);

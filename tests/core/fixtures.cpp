@@ -1,7 +1,11 @@
 #include "fixtures.h"
 
+#include <gtest/gtest.h>
+
 #include <torch/csrc/jit/serialization/import.h>
 #include <yaml-cpp/yaml.h>
+
+#include "core/error.h"
 
 #include <unistd.h>
 #include <cstdlib>
@@ -74,6 +78,16 @@ struct TempRoot {
     }
 };
 }  // namespace
+
+std::string errorOf(const std::function<void()>& fn) {
+    try {
+        fn();
+    } catch (const dfq::Error& e) {
+        return e.what();
+    }
+    ADD_FAILURE() << "no dfq::Error was thrown";
+    return {};
+}
 
 std::string tempDir() {
     static TempRoot root;

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,8 @@ FixtureIo loadFixtureIo(const std::string& ioPath);
 // Writes an uncompressed IDX pair (uint8 images [N, H, W] or [N, 1, H, W], labels [N]).
 void writeIdx(const std::string& imagesPath, const std::string& labelsPath,
               const at::Tensor& images, const at::Tensor& labels);
+// The message of the dfq::Error that fn throws, and a test failure when it throws none.
+std::string errorOf(const std::function<void()>& fn);
 // A fresh temporary folder, removed at exit of the process.
 std::string tempDir();
 

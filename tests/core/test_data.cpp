@@ -31,22 +31,12 @@ using dfq::data::readIdx;
 using dfq::data::readIdxImages;
 using dfq::data::readImageFolder;
 using dfq::data::Split;
+using dfq::test::errorOf;
 using dfq::test::tempDir;
 using Bytes = std::vector<uint8_t>;
 namespace fs = std::filesystem;
 
 namespace {
-
-// The message of the dfq::Error that fn throws, and a test failure when it throws none.
-std::string errorOf(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    ADD_FAILURE() << "no dfq::Error was thrown";
-    return {};
-}
 
 void expectContains(const std::string& message, const std::vector<std::string>& parts) {
     for (const auto& part : parts)

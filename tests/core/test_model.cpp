@@ -15,6 +15,7 @@ using dfq::Error;
 using dfq::model::Interpreter;
 using dfq::model::LayerRole;
 using dfq::model::Model;
+using dfq::test::errorOf;
 using dfq::test::fixturePath;
 using dfq::test::largeFixturePath;
 using dfq::test::loadFixtureIo;
@@ -277,17 +278,6 @@ TEST(LayerListing, WithoutInputShapeHasNoMacs) {
     EXPECT_EQ(layers[0].macs, -1);
     EXPECT_EQ(layers[0].weightShape, (std::vector<int64_t>{4, 3, 3, 3}));
 }
-
-namespace {
-std::string errorOf(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
-}  // namespace
 
 TEST(ModelErrors, MissingFile) {
     auto msg = errorOf([] { Model::load("/nonexistent/model.pt"); });
