@@ -1,0 +1,92 @@
+#include "gdfq_generator.h"
+
+#include <torch/nn/functional/activation.h>
+#include <torch/nn/functional/upsampling.h>
+
+#include "../error.h"
+
+namespace dfq::gen {
+
+namespace F = torch::nn::functional;
+
+ConditionalBatchNormImpl::ConditionalBatchNormImpl(int64_t channels, int64_t classes, double eps) {
+    bn_ = register_module(
+        "bn",
+        torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(channels).eps(eps).affine(false)));
+    gamma_ = register_module("gamma", torch::nn::Embedding(classes, channels));
+    beta_ = register_module("beta", torch::nn::Embedding(classes, channels));
+    torch::NoGradGuard noGrad;
+    gamma_->weight.fill_(1.0);
+    beta_->weight.zero_();
+}
+
+torch::Tensor ConditionalBatchNormImpl::forward(const torch::Tensor& x,
+                                                const torch::Tensor& labels) {
+    const auto g = gamma_->forward(labels).unsqueeze(-1).unsqueeze(-1);
+    const auto b = beta_->forward(labels).unsqueeze(-1).unsqueeze(-1);
+    return bn_->forward(x) * g + b;
+}
+
+bool GdfqGeneratorImpl::defaultImagenetStyle(const std::vector<int64_t>& shape) {
+    return shape.size() == 3 && (shape[1] > 64 || shape[2] > 64);
+}
+
+GdfqGeneratorImpl::GdfqGeneratorImpl(const GdfqGeneratorOptions& o) : options_(o) {
+    if (o.outputShape.size() != 3 || o.outputShape[0] < 1 || o.outputShape[1] < 4 ||
+        o.outputShape[2] < 4)
+        throw Error("generator: the output shape must be [C, H, W] with H, W >= 4");
+    if (o.classes < 1 || o.latentDim < 1 || o.channels < 2)
+        throw Error("generator: classes, latent size and channels must be positive");
+    initH_ = (o.outputShape[1] + 3) / 4;
+    initW_ = (o.outputShape[2] + 3) / 4;
+    const int64_t c = o.channels, half = o.channels / 2;
+    if (!o.imagenetStyle)
+        embedding_ = register_module("embedding", torch::nn::Embedding(o.classes, o.latentDim));
+    l1_ = register_module("l1", torch::nn::Linear(o.latentDim, c * initH_ * initW_));
+    auto conv = [](int64_t in, int64_t out) {
+        return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(1).padding(1));
+    };
+    conv1_ = register_module("conv1", conv(c, c));
+    conv2_ = register_module("conv2", conv(c, half));
+    conv3_ = register_module("conv3", conv(half, o.outputShape[0]));
+    // The second positional argument of BatchNorm2d in the reference is eps, not momentum.
+    const std::vector<std::pair<int64_t, double>> norms = {{c, 1e-5}, {c, 0.8}, {half, 0.8}};
+    for (size_t i = 0; i < norms.size(); ++i) {
+        const auto [channels, eps] = norms[i];
+        const std::string name = "bn" + std::to_string(i);
+        if (o.imagenetStyle)
+            cbn_.push_back(register_module(name, ConditionalBatchNorm(channels, o.classes, eps)));
+        else
+            bn_.push_back(register_module(
+                name, torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(channels).eps(eps))));
+    }
+    out_ = register_module(
+        "bn_out",
+        torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(o.outputShape[0]).affine(false)));
+}
+
+torch::Tensor GdfqGeneratorImpl::normalize(int stage, const torch::Tensor& x,
+                                           const torch::Tensor& labels) {
+    return options_.imagenetStyle ? cbn_[stage]->forward(x, labels) : bn_[stage]->forward(x);
+}
+
+torch::Tensor GdfqGeneratorImpl::forward(const torch::Tensor& z, const torch::Tensor& labels) {
+    torch::Tensor h = options_.imagenetStyle ? z : embedding_->forward(labels) * z;
+    torch::Tensor x = l1_->forward(h).view({z.size(0), options_.channels, initH_, initW_});
+    x = normalize(0, x, labels);
+    const auto up = F::InterpolateFuncOptions()
+                        .scale_factor(std::vector<double>{2.0, 2.0})
+                        .mode(torch::kNearest);
+    const auto lrelu = F::LeakyReLUFuncOptions().negative_slope(0.2);
+    x = F::leaky_relu(normalize(1, conv1_->forward(F::interpolate(x, up)), labels), lrelu);
+    x = F::leaky_relu(normalize(2, conv2_->forward(F::interpolate(x, up)), labels), lrelu);
+    x = out_->forward(torch::tanh(conv3_->forward(x)));
+    const int64_t h0 = (x.size(2) - options_.outputShape[1]) / 2;
+    const int64_t w0 = (x.size(3) - options_.outputShape[2]) / 2;
+    if (h0 > 0 || w0 > 0 || x.size(2) != options_.outputShape[1] ||
+        x.size(3) != options_.outputShape[2])
+        x = x.narrow(2, h0, options_.outputShape[1]).narrow(3, w0, options_.outputShape[2]);
+    return x;
+}
+
+}  // namespace dfq::gen

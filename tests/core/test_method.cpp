@@ -1,0 +1,179 @@
+#include <gtest/gtest.h>
+#include <torch/nn/modules/batchnorm.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/gen/gdfq_generator.h"
+#include "core/method/losses.h"
+#include "core/method/nesterov_sgd.h"
+#include "core/model/model.h"
+#include "fixtures.h"
+
+using dfq::gen::GdfqGenerator;
+using dfq::gen::GdfqGeneratorOptions;
+
+TEST(Losses, BnsAgainstHandComputedStatistics) {
+    auto model = dfq::model::Model::load(dfq::test::fixturePath("cifar_resnet20_b.traced.pt"));
+    auto io = dfq::test::loadFixtureIo(dfq::test::fixturePath("cifar_resnet20_b.io.pt"));
+    dfq::model::Interpreter interp(model.graph(), &model.params());
+    interp.setBnProbe(true);
+    at::Tensor x = io.input.clone().requires_grad_(true);
+    interp.forward(x);
+    auto bns = dfq::method::bnsLoss(*model.graph(), model.params(), interp.bnStats());
+
+    // The same sum from PyTorch's recorded BN-input statistics and the running statistics.
+    double expected = 0;
+    const auto& p = model.params();
+    for (size_t i = 0; i < io.bnOrder.size(); ++i) {
+        const auto rm = p.tensor(p.find(io.bnOrder[i] + ".running_mean"));
+        const auto rv = p.tensor(p.find(io.bnOrder[i] + ".running_var"));
+        const double m = (io.bnMean[i] - rm).pow(2).mean().item<double>();
+        const double v = (io.bnVar[i] - rv).pow(2).mean().item<double>();
+        expected += m + v;
+        EXPECT_NEAR(bns.meanMse[i].item<double>(), m, 1e-5 * (1 + m));
+        EXPECT_NEAR(bns.varMse[i].item<double>(), v, 1e-5 * (1 + v));
+    }
+    expected /= static_cast<double>(io.bnOrder.size());
+    EXPECT_NEAR(bns.loss.item<double>(), expected, 1e-5 * expected);
+    EXPECT_EQ(bns.meanMse.size(0), 21);
+    bns.loss.backward();
+    EXPECT_GT(x.grad().abs().sum().item<double>(), 0.0);
+}
+
+TEST(Losses, BnsUnavailableWithoutBatchNorm) {
+    auto model = dfq::model::Model::load(dfq::test::fixturePath("nobn.traced.pt"));
+    const auto msg =
+        dfq::test::errorOf([&] { dfq::method::bnsLoss(*model.graph(), model.params(), {}); });
+    EXPECT_NE(msg.find("BNS loss is unavailable"), std::string::npos) << msg;
+}
+
+TEST(Losses, SoftCrossEntropy) {
+    at::Tensor logits = at::tensor({0.0, std::log(3.0)}, at::kDouble).view({1, 2});
+    at::Tensor targets = at::tensor({0.25, 0.75}, at::kDouble).view({1, 2});
+    const double expected = -(0.25 * std::log(0.25) + 0.75 * std::log(0.75));
+    EXPECT_NEAR(dfq::method::softCrossEntropy(logits, targets).item<double>(), expected, 1e-12);
+    // One-hot targets give the ordinary cross-entropy.
+    at::Tensor l2 = at::randn({4, 5}, at::kDouble);
+    at::Tensor y = at::tensor({0, 3, 4, 1}, at::kLong);
+    EXPECT_NEAR(dfq::method::softCrossEntropy(l2, at::one_hot(y, 5).to(at::kDouble)).item<double>(),
+                at::cross_entropy_loss(l2, y).item<double>(), 1e-12);
+}
+
+TEST(Losses, KdIsTemperatureSquaredTimesElementMeanKl) {
+    at::Tensor student = at::zeros({1, 2}, at::kDouble).requires_grad_(true);
+    at::Tensor teacher =
+        at::tensor({std::log(3.0), 0.0}, at::kDouble).view({1, 2}).requires_grad_(true);
+    // T = 1: p = (3/4, 1/4), q = (1/2, 1/2); the KL sum is divided by B * C = 2.
+    const double kl1 = 0.75 * std::log(1.5) + 0.25 * std::log(0.5);
+    EXPECT_NEAR(dfq::method::kdLoss(student, teacher, 1.0).item<double>(), kl1 / 2, 1e-12);
+    // T = 2: p = softmax(ln3/2, 0) = (sqrt3, 1)/(sqrt3 + 1); times T^2 = 4.
+    const double a = std::sqrt(3.0) / (std::sqrt(3.0) + 1), b = 1 - a;
+    const double kl2 = a * std::log(2 * a) + b * std::log(2 * b);
+    at::Tensor loss = dfq::method::kdLoss(student, teacher, 2.0);
+    EXPECT_NEAR(loss.item<double>(), 4 * kl2 / 2, 1e-12);
+    loss.backward();
+    EXPECT_TRUE(student.grad().defined());
+    EXPECT_FALSE(teacher.grad().defined());  // the teacher's logits are targets only
+}
+
+TEST(GdfqGenerator, CifarStyleMatchesTheReferenceLayout) {
+    GdfqGeneratorOptions o;
+    o.outputShape = {3, 32, 32};
+    GdfqGenerator g(o);
+    int64_t params = 0;
+    for (const auto& p : g->parameters())
+        params += p.numel();
+    // Embedding 10x100, Linear 100 -> 128*8*8, BN 128, conv 128->128, BN, conv 128->64, BN,
+    // conv 64->3, BN(affine = false): 1.05 M as in the reference.
+    EXPECT_EQ(params, 1000 + (100 * 8192 + 8192) + 256 + (128 * 128 * 9 + 128) + 256 +
+                          (128 * 64 * 9 + 64) + 128 + (64 * 3 * 9 + 3));
+    for (const auto& [name, eps] :
+         std::vector<std::pair<std::string, double>>{{"bn0", 1e-5}, {"bn1", 0.8}, {"bn2", 0.8}}) {
+        auto* bn = g->named_children()[name]->as<torch::nn::BatchNorm2dImpl>();
+        ASSERT_NE(bn, nullptr) << name;
+        EXPECT_DOUBLE_EQ(bn->options.eps(), eps) << name;
+    }
+    EXPECT_FALSE(GdfqGenerator::Impl::defaultImagenetStyle({3, 32, 32}));
+    EXPECT_TRUE(GdfqGenerator::Impl::defaultImagenetStyle({3, 224, 224}));
+}
+
+TEST(GdfqGenerator, OutputShapesAndNormalizedChannels) {
+    torch::manual_seed(0);
+    struct Case {
+        std::vector<int64_t> shape;
+        bool imagenet;
+    };
+    for (const auto& c : std::vector<Case>{{{1, 28, 28}, false},
+                                           {{3, 32, 32}, false},
+                                           {{3, 30, 26}, false},
+                                           {{3, 64, 64}, true}}) {
+        GdfqGeneratorOptions o;
+        o.outputShape = c.shape;
+        o.imagenetStyle = c.imagenet;
+        o.channels = c.imagenet ? 32 : 128;
+        GdfqGenerator g(o);
+        g->train();
+        const int64_t batch = 16;
+        at::Tensor y = at::arange(batch, at::kLong).remainder(10);
+        at::Tensor x = g->forward(at::randn({batch, 100}), y);
+        ASSERT_EQ(x.sizes(), (std::vector<int64_t>{batch, c.shape[0], c.shape[1], c.shape[2]}));
+        if (c.shape[1] % 4 == 0 && c.shape[2] % 4 == 0) {
+            // The final BN without affine parameters: zero mean, unit variance per channel.
+            at::Tensor mean = x.mean({0, 2, 3});
+            at::Tensor var = x.var({0, 2, 3}, /*unbiased=*/false);
+            EXPECT_LE(mean.abs().max().item<double>(), 1e-4);
+            EXPECT_LE((var - 1).abs().max().item<double>(), 1e-2);
+        }
+        x.pow(2).sum().backward();
+        for (const auto& p : g->parameters())
+            EXPECT_TRUE(p.grad().defined());
+    }
+}
+
+TEST(GdfqGenerator, LabelsCondition) {
+    torch::manual_seed(1);
+    for (bool imagenet : {false, true}) {
+        GdfqGeneratorOptions o;
+        o.outputShape = {3, 32, 32};
+        o.imagenetStyle = imagenet;
+        o.channels = 32;
+        GdfqGenerator g(o);
+        if (imagenet) {
+            // Fresh CBNs are the identity for every class; give class 1 its own scale.
+            torch::NoGradGuard noGrad;
+            for (auto& p : g->named_parameters())
+                if (p.key().find("gamma") != std::string::npos)
+                    p.value()[1].fill_(3.0);
+        }
+        g->eval();
+        at::Tensor z = at::randn({1, 100}).repeat({2, 1});
+        at::Tensor x = g->forward(z, at::tensor({0, 1}, at::kLong));
+        EXPECT_GT((x[0] - x[1]).abs().max().item<double>(), 1e-3) << imagenet;
+    }
+}
+
+TEST(GdfqGenerator, RejectsBadShapes) {
+    GdfqGeneratorOptions o;
+    o.outputShape = {3, 2, 32};
+    EXPECT_THROW(GdfqGenerator{o}, dfq::Error);
+    o.outputShape = {32, 32};
+    EXPECT_THROW(GdfqGenerator{o}, dfq::Error);
+}
+
+TEST(NesterovSgd, MatchesPyTorchsUpdateRule) {
+    at::Tensor p = at::tensor({1.0, -2.0}, at::kDouble).requires_grad_(true);
+    dfq::method::NesterovSgd sgd({p}, 0.9, 0.1);
+    // Step 1: g = grad + wd p = (0.5, 0.5) + (0.1, -0.2) = (0.6, 0.3); buf = g;
+    // p -= lr (g + 0.9 buf) = 0.1 * 1.9 g.
+    p.mutable_grad() = at::tensor({0.5, 0.5}, at::kDouble);
+    sgd.step(0.1);
+    EXPECT_NEAR(p[0].item<double>(), 1.0 - 0.1 * 1.9 * 0.6, 1e-12);
+    EXPECT_NEAR(p[1].item<double>(), -2.0 - 0.1 * 1.9 * 0.3, 1e-12);
+    // Step 2 with zero gradient: g = wd p; buf = 0.9 buf + g.
+    const double p0 = p[0].item<double>();
+    p.mutable_grad() = at::zeros({2}, at::kDouble);
+    sgd.step(0.1);
+    const double g = 0.1 * p0, buf = 0.9 * 0.6 + g;
+    EXPECT_NEAR(p[0].item<double>(), p0 - 0.1 * (g + 0.9 * buf), 1e-12);
+}
