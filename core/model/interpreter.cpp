@@ -183,7 +183,7 @@ class Compiler {
 
 }  // namespace
 
-Interpreter::Interpreter(std::shared_ptr<const Graph> graph, ParamStore* params)
+Interpreter::Interpreter(std::shared_ptr<const Graph> graph, const ParamStore* params)
     : graph_(std::move(graph)), params_(params), code_(std::make_unique<Code>()) {
     Compiler compiler(*graph_, frameTemplate_);
     compiler.compile(graph_->jitGraph()->block(), *code_);

@@ -29,7 +29,7 @@ class LayerHooks {
 // Not thread-safe: one Interpreter per thread.
 class Interpreter {
   public:
-    Interpreter(std::shared_ptr<const Graph> graph, ParamStore* params);
+    Interpreter(std::shared_ptr<const Graph> graph, const ParamStore* params);
     ~Interpreter();
     Interpreter(Interpreter&&) noexcept;
     Interpreter& operator=(Interpreter&&) noexcept;
@@ -46,7 +46,7 @@ class Interpreter {
     const std::vector<BnBatchStats>& bnStats() const { return bnStats_; }
 
     const Graph& graph() const { return *graph_; }
-    ParamStore& params() { return *params_; }
+    const ParamStore& params() const { return *params_; }
 
     struct Code;  // compiled instructions, defined in the .cpp
 
@@ -54,7 +54,7 @@ class Interpreter {
     void run(const Code& code);
 
     std::shared_ptr<const Graph> graph_;
-    ParamStore* params_;
+    const ParamStore* params_;
     std::unique_ptr<Code> code_;
     std::vector<c10::IValue> frameTemplate_;
     std::vector<c10::IValue> frame_;

@@ -101,6 +101,10 @@ Model Model::load(const std::string& path) {
         m.meta_ = ModelMeta::fromJson(extra["dfq_meta.json"], path);
     m.graph_ = Graph::fromModule(m.module_, path);
     m.params_ = m.graph_->initialParams();
+    // The teacher is frozen: its tensors never ask autograd for gradients, so a backward pass
+    // through it (the generator's loss) computes none for them. A student clones and opts in.
+    for (size_t i = 0; i < m.params_.size(); ++i)
+        m.params_.tensor(i) = m.params_.tensor(i).detach();
     return m;
 }
 
