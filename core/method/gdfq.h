@@ -1,0 +1,76 @@
+#pragma once
+
+#include <torch/optim/adam.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "../gen/gdfq_generator.h"
+#include "../model/interpreter.h"
+#include "../model/model.h"
+#include "../quant/student_quantizer.h"
+#include "nesterov_sgd.h"
+
+namespace dfq::method {
+
+// GDFQ's hyperparameters (METHODS.md §1.3, §1.4, §2); the defaults are the CIFAR recipe.
+struct GdfqOptions {
+    quant::QuantConfig quant;
+    int64_t batchSize = 200;
+    int64_t latentDim = 100;
+    int64_t generatorChannels = 128;
+    bool imagenetStyle = false;
+    double adamBeta1 = 0.5;
+    double adamBeta2 = 0.999;
+    double lrG = 1e-3;
+    double momentum = 0.9;
+    double weightDecay = 1e-4;
+    double temperature = 20;
+    double kdWeight = 1;
+    double bnsWeight = 0.1;
+};
+
+struct GdfqStepStats {
+    double generatorCe = 0;
+    double generatorBns = 0;
+    double generatorLoss = 0;
+    double studentCe = 0;
+    double studentKd = 0;
+    double studentLoss = 0;
+    bool studentTrained = false;
+};
+
+// One GDFQ run's state: the frozen teacher, the conditional generator with Adam, the quantized
+// student with Nesterov SGD. Each step synthesizes one batch, trains the generator on
+// CE + bnsWeight * BNS through the teacher, and (after warm-up) trains the student on the same
+// batch against the teacher's logits from that single teacher pass.
+class Gdfq {
+  public:
+    Gdfq(const model::Model& teacher, const GdfqOptions& options);
+
+    // trainStudent false is the warm-up: the generator trains, and the student's forward pass
+    // only calibrates activation ranges when `calibrate` is on.
+    GdfqStepStats step(bool trainStudent, bool calibrate, double lrG, double lrS);
+
+    // Student logits for real images, without gradients.
+    at::Tensor studentForward(const at::Tensor& x);
+
+    gen::GdfqGenerator& generator() { return generator_; }
+    quant::StudentQuantizer& quantizer() { return *quantizer_; }
+    model::ParamStore& studentParams() { return student_; }
+    int64_t classes() const { return classes_; }
+
+  private:
+    const model::Model& teacherModel_;
+    GdfqOptions options_;
+    int64_t classes_ = 0;
+    model::Interpreter teacher_;
+    model::ParamStore student_;
+    std::unique_ptr<quant::StudentQuantizer> quantizer_;
+    model::Interpreter studentNet_;
+    gen::GdfqGenerator generator_{nullptr};
+    std::unique_ptr<torch::optim::Adam> adam_;
+    std::unique_ptr<NesterovSgd> sgd_;
+};
+
+}  // namespace dfq::method
