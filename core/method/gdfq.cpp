@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <chrono>
+
 #include "../error.h"
 #include "losses.h"
 
@@ -63,6 +65,8 @@ Gdfq::Gdfq(const model::Model& teacher, const GdfqOptions& options)
 }
 
 GdfqStepStats Gdfq::step(bool trainStudent, bool calibrate, double lrG, double lrS) {
+    using Clock = std::chrono::steady_clock;
+    const auto t0 = Clock::now();
     GdfqStepStats stats;
     const int64_t b = options_.batchSize;
     at::Tensor z = at::randn({b, options_.latentDim});
@@ -82,6 +86,8 @@ GdfqStepStats Gdfq::step(bool trainStudent, bool calibrate, double lrG, double l
     stats.generatorCe = ce.item<double>();
     stats.generatorBns = bns.loss.item<double>();
     stats.generatorLoss = lossG.item<double>();
+    const auto t1 = Clock::now();
+    stats.generatorSeconds = std::chrono::duration<double>(t1 - t0).count();
 
     // Student step on the batch made before the generator moved.
     quantizer_->setCalibrating(calibrate);
@@ -89,6 +95,7 @@ GdfqStepStats Gdfq::step(bool trainStudent, bool calibrate, double lrG, double l
     if (!trainStudent) {
         torch::NoGradGuard noGrad;
         studentNet_.forward(x.detach());
+        stats.studentSeconds = std::chrono::duration<double>(Clock::now() - t1).count();
         return stats;
     }
     at::Tensor studentLogits = studentNet_.forward(x.detach());
@@ -102,6 +109,7 @@ GdfqStepStats Gdfq::step(bool trainStudent, bool calibrate, double lrG, double l
     stats.studentKd = kd.item<double>();
     stats.studentLoss = lossS.item<double>();
     stats.studentTrained = true;
+    stats.studentSeconds = std::chrono::duration<double>(Clock::now() - t1).count();
     return stats;
 }
 

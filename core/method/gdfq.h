@@ -38,6 +38,8 @@ struct GdfqStepStats {
     double studentKd = 0;
     double studentLoss = 0;
     bool studentTrained = false;
+    double generatorSeconds = 0;  // synthesis, teacher pass, generator update
+    double studentSeconds = 0;    // student pass (and update)
 };
 
 // One GDFQ run's state: the frozen teacher, the conditional generator with Adam, the quantized

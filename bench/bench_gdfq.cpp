@@ -1,0 +1,78 @@
+// Milliseconds per GDFQ iteration at the paper's CIFAR ResNet-20 shape (W4A4, CIFAR generator),
+// split into the generator step and the student step, and the process's peak memory.
+//
+//   bench_gdfq [--batch N]... [--iterations N]
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "core/method/gdfq.h"
+#include "core/model/model.h"
+#include "core/runtime.h"
+
+namespace {
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+// Peak resident memory of this process so far, in MB.
+double peakMb() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("VmHWM:", 0) == 0)
+            return std::stod(line.substr(6)) / 1024.0;
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<int64_t> batches;
+    int iterations = 10;
+    for (int i = 1; i + 1 < argc; ++i) {
+        if (std::strcmp(argv[i], "--batch") == 0)
+            batches.push_back(std::atoll(argv[i + 1]));
+        if (std::strcmp(argv[i], "--iterations") == 0)
+            iterations = std::atoi(argv[i + 1]);
+    }
+    if (batches.empty())
+        batches = {32, 200};
+    const int threads = dfq::initTorchThreads();
+    std::printf("%s, %d threads\n", dfq::versionString().c_str(), threads);
+    std::printf(
+        "CIFAR ResNet-20 (1x1 projection shortcuts), W4A4, CIFAR generator (128 channels)\n");
+    std::printf("median of %d iterations after 3 warm-up iterations\n\n", iterations);
+    std::printf("%6s %14s %14s %12s %14s\n", "batch", "generator ms", "student ms", "whole ms",
+                "peak RSS MB");
+
+    auto teacher = dfq::model::Model::load(DFQ_FIXTURES_DIR "/cifar_resnet20_b.traced.pt");
+    dfq::model::ModelMeta meta;
+    meta.inputShape = {3, 32, 32};
+    meta.numClasses = 10;
+    teacher.setMeta(meta);
+    for (int64_t batch : batches) {
+        dfq::method::GdfqOptions o;
+        o.batchSize = batch;
+        dfq::method::Gdfq gdfq(teacher, o);
+        for (int i = 0; i < 3; ++i)
+            gdfq.step(true, false, 1e-3, 1e-4);
+        std::vector<double> g, s, whole;
+        for (int i = 0; i < iterations; ++i) {
+            auto stats = gdfq.step(true, false, 1e-3, 1e-4);
+            g.push_back(stats.generatorSeconds);
+            s.push_back(stats.studentSeconds);
+            whole.push_back(stats.generatorSeconds + stats.studentSeconds);
+        }
+        std::printf("%6lld %14.1f %14.1f %12.1f %14.0f\n", static_cast<long long>(batch),
+                    1e3 * median(g), 1e3 * median(s), 1e3 * median(whole), peakMb());
+    }
+    return 0;
+}
