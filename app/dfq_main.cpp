@@ -13,6 +13,7 @@
 #include "core/model/interpreter.h"
 #include "core/model/model.h"
 #include "core/run/demo_teacher.h"
+#include "core/run/experiment_config.h"
 #include "core/runtime.h"
 #include "progress_bar.h"
 
@@ -300,6 +301,9 @@ int main(int argc, char** argv) {
         ->delimiter(',')
         ->capture_default_str();
 
+    auto* reference = app.add_subcommand(
+        "config-reference", "Print the reference of every experiment key (docs/config.md)");
+
     CLI11_PARSE(app, argc, argv);
     try {
         if (*info)
@@ -308,6 +312,10 @@ int main(int argc, char** argv) {
             return runEval(ev);
         if (*train)
             return runTrainTeacher(teacher);
+        if (*reference) {
+            std::cout << dfq::run::configReferenceMarkdown();
+            return 0;
+        }
     } catch (const dfq::Error& e) {
         std::fprintf(stderr, "dfq: error: %s\n", e.what());
         return 1;

@@ -1,0 +1,409 @@
+#include "experiment_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <variant>
+
+#include "../error.h"
+#include "demo_teacher.h"
+
+namespace dfq::run {
+
+namespace {
+
+using C = ExperimentConfig;
+using Field =
+    std::variant<int64_t C::*, double C::*, bool C::*, std::string C::*, std::vector<int64_t> C::*,
+                 std::vector<double> C::*, std::map<std::string, int64_t> C::*>;
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+struct KeySpec {
+    const char* key;  // "schedule.epochs"
+    Field field;
+    const char* doc;
+    double min = -kInf;  // numbers and list entries
+    double max = kInf;
+    std::vector<std::string> choices = {};  // strings
+    int listSize = -1;                      // lists: required length, -1 = any
+};
+
+// The schema: order here is the order of docs/config.md and of the resolved config.yaml.
+const std::vector<KeySpec>& schema() {
+    static const std::vector<KeySpec> specs = {
+        {"name", &C::name, "Name of the run; the run folder is runs/<date>-<time>-<name>."},
+        {"seed", &C::seed, "Random seed: identical configs give identical metrics on CPU.", 0,
+         2147483647.0},
+        {"device", &C::device, "Where to train.", -kInf, kInf, {"auto", "cpu", "cuda"}},
+        {"model.path", &C::modelPath,
+         "TorchScript file of the pretrained teacher, or `demo` for the built-in Fashion-MNIST "
+         "teacher."},
+        {"model.input_shape",
+         &C::modelInputShape,
+         "[C, H, W]; overrides the model's dfq_meta.json. Empty: from the model.",
+         1,
+         100000,
+         {},
+         3},
+        {"model.mean", &C::modelMean, "Per-channel mean of x/255; empty: from the model."},
+        {"model.std", &C::modelStd, "Per-channel std of x/255; empty: from the model.", 1e-12,
+         kInf},
+        {"model.num_classes", &C::modelNumClasses, "Number of classes; 0: from the model.", 0, 1e9},
+        {"data.path", &C::dataPath,
+         "Real evaluation data (IDX, CIFAR binary or image folder). Empty: no evaluation; "
+         "`fashion-mnist` names the Debian dataset-fashion-mnist files."},
+        {"data.split",
+         &C::dataSplit,
+         "Which split of a dataset folder.",
+         -kInf,
+         kInf,
+         {"test", "train"}},
+        {"data.batch_size", &C::dataBatchSize, "Evaluation batch size.", 1, 1e6},
+        {"data.limit", &C::dataLimit, "Evaluate on the first N images only; 0: all.", 0, 1e12},
+        {"method.generator", &C::methodGenerator, "Generator recipe.", -kInf, kInf, {"gdfq"}},
+        {"method.student",
+         &C::methodStudent,
+         "Student recipe: CE + T²·KL knowledge distillation.",
+         -kInf,
+         kInf,
+         {"kd"}},
+        {"quant.weight_bits", &C::quantWeightBits, "Bits of every conv and linear weight.", 1, 16},
+        {"quant.activation_bits", &C::quantActivationBits,
+         "Bits of the activation after every ReLU/ReLU6; 0 keeps activations in full precision.", 0,
+         16},
+        {"quant.per_channel", &C::quantPerChannel,
+         "Per-output-channel weight ranges (true) or one range per tensor (false)."},
+        {"quant.symmetric", &C::quantSymmetric, "Symmetric ranges [-m, m] instead of [min, max]."},
+        {"quant.first_last",
+         &C::quantFirstLast,
+         "The first and last conv/linear layers: quantized like the rest (the reference), at 8 "
+         "bits, or kept in full precision.",
+         -kInf,
+         kInf,
+         {"quantized", "8bit", "fp"}},
+        {"quant.layer_bits", &C::quantLayerBits,
+         "Mixed precision: module path -> weight bits for that layer (0 = full precision).", 0, 16},
+        {"quant.reference_ema_inflation", &C::quantReferenceEmaInflation,
+         "Reproduce the reference code's inflated early EMA activation ranges."},
+        {"schedule.epochs", &C::scheduleEpochs, "Epochs.", 1, 1e6},
+        {"schedule.iterations", &C::scheduleIterations, "Iterations per epoch.", 1, 1e9},
+        {"schedule.warmup_epochs", &C::scheduleWarmupEpochs,
+         "Epochs that train the generator only (the student's ranges calibrate meanwhile).", 0,
+         1e6},
+        {"schedule.calibration_epochs", &C::scheduleCalibrationEpochs,
+         "Epochs during which activation ranges update; frozen afterwards.", 0, 1e6},
+        {"schedule.lr_milestones", &C::scheduleLrMilestones,
+         "Epochs at which both learning rates are multiplied by lr_gamma.", 0, 1e6},
+        {"schedule.lr_gamma", &C::scheduleLrGamma, "Learning-rate factor at each milestone.", 0, 1},
+        {"generator.style",
+         &C::generatorStyle,
+         "Generator stack: CIFAR style (label embedding times noise), ImageNet style "
+         "(conditional BatchNorm), or auto (CIFAR style up to 64×64).",
+         -kInf,
+         kInf,
+         {"auto", "cifar", "imagenet"}},
+        {"generator.batch_size", &C::generatorBatchSize, "Synthetic images per iteration.", 1, 1e6},
+        {"generator.latent_dim", &C::generatorLatentDim, "Size of the noise vector z.", 1, 1e5},
+        {"generator.channels", &C::generatorChannels, "Channels of the first feature map.", 2, 1e5},
+        {"generator.lr", &C::generatorLr, "Adam learning rate of the generator.", 0, 10},
+        {"generator.betas", &C::generatorBetas, "Adam betas.", 0, 1, {}, 2},
+        {"generator.bns_weight", &C::generatorBnsWeight,
+         "Weight of the BatchNorm-statistics loss in CE + w·BNS.", 0, 1e6},
+        {"student.lr", &C::studentLr, "Learning rate of the student (Nesterov SGD).", 0, 10},
+        {"student.momentum", &C::studentMomentum, "Nesterov momentum.", 0, 1},
+        {"student.weight_decay", &C::studentWeightDecay, "L2 weight decay on every parameter.", 0,
+         1},
+        {"student.temperature", &C::studentTemperature, "Distillation temperature T.", 1e-6, 1e6},
+        {"student.kd_weight", &C::studentKdWeight,
+         "Weight of T²·KL (element-mean reduction, as the reference).", 0, 1e6},
+        {"student.ce_weight", &C::studentCeWeight,
+         "Weight of the cross-entropy with the generator's labels.", 0, 1e6},
+        {"output.dir", &C::outputDir, "Folder that receives the run folders."},
+        {"output.sample_every", &C::outputSampleEvery,
+         "Iterations between saved grids of synthetic samples.", 1, 1e9},
+    };
+    return specs;
+}
+
+const KeySpec* findSpec(const std::string& key) {
+    for (const auto& s : schema())
+        if (key == s.key)
+            return &s;
+    return nullptr;
+}
+
+// The schema's keys below a section ("" = all of them), for error messages.
+std::string keysUnder(const std::string& prefix) {
+    std::string out;
+    for (const auto& s : schema()) {
+        const std::string k = s.key;
+        if (prefix.empty() || k.rfind(prefix + ".", 0) == 0)
+            out += (out.empty() ? "" : ", ") + k;
+    }
+    return out;
+}
+
+// Whole numbers without an exponent: "1000000", not "1e+06".
+std::string number(double v) {
+    std::ostringstream o;
+    if (v == std::floor(v) && std::abs(v) < 1e15)
+        o << static_cast<int64_t>(v);
+    else
+        o << v;
+    return o.str();
+}
+
+std::string rangeText(const KeySpec& s) {
+    if (std::isinf(s.min) && std::isinf(s.max))
+        return "";
+    if (std::isinf(s.max))
+        return ">= " + number(s.min);
+    if (std::isinf(s.min))
+        return "<= " + number(s.max);
+    return number(s.min) + " to " + number(s.max);
+}
+
+[[noreturn]] void fail(const std::string& source, const KeySpec& s, const std::string& what) {
+    throw Error(source + ": '" + s.key + "' " + what);
+}
+
+void checkRange(const std::string& source, const KeySpec& s, double v) {
+    if (v < s.min || v > s.max || std::isnan(v))
+        fail(source, s, "is " + number(v) + "; allowed: " + rangeText(s));
+}
+
+template <typename T>
+T scalarAs(const std::string& source, const KeySpec& s, const YAML::Node& node, const char* type) {
+    if (!node.IsScalar())
+        fail(source, s, std::string("must be ") + type);
+    try {
+        return node.as<T>();
+    } catch (const YAML::Exception&) {
+        fail(source, s, std::string("must be ") + type + ", got '" + node.Scalar() + "'");
+    }
+}
+
+void assign(C& c, const KeySpec& s, const YAML::Node& node, const std::string& source) {
+    std::visit(
+        [&](auto member) {
+            using T = std::decay_t<decltype(c.*member)>;
+            T& out = c.*member;
+            if constexpr (std::is_same_v<T, int64_t>) {
+                const double d = scalarAs<double>(source, s, node, "an integer");
+                if (d != std::floor(d))
+                    fail(source, s, "must be an integer");
+                checkRange(source, s, d);
+                out = static_cast<int64_t>(d);
+            } else if constexpr (std::is_same_v<T, double>) {
+                out = scalarAs<double>(source, s, node, "a number");
+                checkRange(source, s, out);
+            } else if constexpr (std::is_same_v<T, bool>) {
+                out = scalarAs<bool>(source, s, node, "true or false");
+            } else if constexpr (std::is_same_v<T, std::string>) {
+                out = node.IsNull() ? "" : scalarAs<std::string>(source, s, node, "text");
+                if (!s.choices.empty() &&
+                    std::find(s.choices.begin(), s.choices.end(), out) == s.choices.end()) {
+                    std::string allowed;
+                    for (const auto& ch : s.choices)
+                        allowed += (allowed.empty() ? "" : ", ") + ch;
+                    fail(source, s, "is '" + out + "'; allowed: " + allowed);
+                }
+            } else if constexpr (std::is_same_v<T, std::map<std::string, int64_t>>) {
+                out.clear();
+                if (node.IsNull())
+                    return;
+                if (!node.IsMap())
+                    fail(source, s, "must be a map of layer path to bits");
+                for (const auto& kv : node) {
+                    const double d = scalarAs<double>(source, s, kv.second, "an integer");
+                    checkRange(source, s, d);
+                    out[kv.first.as<std::string>()] = static_cast<int64_t>(d);
+                }
+            } else {
+                using E = typename T::value_type;
+                out.clear();
+                if (node.IsNull())
+                    return;
+                if (!node.IsSequence())
+                    fail(source, s, "must be a list");
+                for (const auto& item : node) {
+                    const double d = scalarAs<double>(source, s, item, "a list of numbers");
+                    if (std::is_integral_v<E> && d != std::floor(d))
+                        fail(source, s, "must be a list of integers");
+                    checkRange(source, s, d);
+                    out.push_back(static_cast<E>(d));
+                }
+                if (s.listSize >= 0 && !out.empty() && static_cast<int>(out.size()) != s.listSize)
+                    fail(source, s, "must have " + std::to_string(s.listSize) + " entries");
+            }
+        },
+        s.field);
+}
+
+// Walks the YAML tree; every leaf (or map-typed key) must be in the schema.
+void apply(C& c, const YAML::Node& node, const std::string& prefix, const std::string& source) {
+    for (const auto& kv : node) {
+        const std::string key = (prefix.empty() ? "" : prefix + ".") + kv.first.as<std::string>();
+        if (const KeySpec* s = findSpec(key)) {
+            assign(c, *s, kv.second, source);
+        } else if (kv.second.IsMap()) {
+            bool isSection = false;
+            for (const auto& spec : schema())
+                isSection = isSection || std::string(spec.key).rfind(key + ".", 0) == 0;
+            if (!isSection)
+                throw Error(source + ": unknown key '" + key +
+                            "'; the keys are: " + keysUnder(prefix));
+            apply(c, kv.second, key, source);
+        } else {
+            throw Error(source + ": unknown key '" + key + "'; the keys are: " + keysUnder(prefix));
+        }
+    }
+}
+
+void validate(const C& c, const std::string& source) {
+    if (c.scheduleWarmupEpochs > c.scheduleEpochs)
+        throw Error(source + ": 'schedule.warmup_epochs' (" +
+                    std::to_string(c.scheduleWarmupEpochs) + ") exceeds 'schedule.epochs' (" +
+                    std::to_string(c.scheduleEpochs) + ")");
+    if (c.scheduleCalibrationEpochs > c.scheduleEpochs)
+        throw Error(source + ": 'schedule.calibration_epochs' exceeds 'schedule.epochs'");
+    if (c.modelPath.empty())
+        throw Error(source + ": 'model.path' is empty");
+}
+
+YAML::Node valueNode(const C& c, const KeySpec& s) {
+    return std::visit(
+        [&](auto member) -> YAML::Node {
+            const auto& v = c.*member;
+            YAML::Node n(v);
+            using T = std::decay_t<decltype(v)>;
+            if constexpr (!std::is_same_v<T, int64_t> && !std::is_same_v<T, double> &&
+                          !std::is_same_v<T, bool> && !std::is_same_v<T, std::string>) {
+                n.SetStyle(YAML::EmitterStyle::Flow);
+                if (v.empty()) {
+                    if constexpr (std::is_same_v<T, std::map<std::string, int64_t>>)
+                        n = YAML::Node(YAML::NodeType::Map);
+                    else
+                        n = YAML::Node(YAML::NodeType::Sequence);
+                    n.SetStyle(YAML::EmitterStyle::Flow);
+                }
+            }
+            return n;
+        },
+        s.field);
+}
+
+}  // namespace
+
+std::string ExperimentConfig::resolvedModelPath() const {
+    return modelPath == "demo" ? demoTeacherPath() : modelPath;
+}
+
+std::string ExperimentConfig::resolvedDataPath() const {
+    return dataPath == "fashion-mnist" ? kFashionMnistDir : dataPath;
+}
+
+ExperimentConfig parseExperimentConfig(const std::string& yaml, const std::string& source,
+                                       const std::vector<std::string>& overrides) {
+    YAML::Node root;
+    try {
+        root = YAML::Load(yaml);
+    } catch (const YAML::Exception& e) {
+        throw Error(source + ": not valid YAML: " + e.what());
+    }
+    ExperimentConfig c;
+    if (!root.IsNull()) {
+        if (!root.IsMap())
+            throw Error(source + ": the experiment must be a YAML map of keys");
+        apply(c, root, "", source);
+    }
+    for (const auto& o : overrides) {
+        const auto eq = o.find('=');
+        if (eq == std::string::npos || eq == 0)
+            throw Error("--set " + o + ": expected key.sub=value");
+        const std::string key = o.substr(0, eq);
+        const KeySpec* s = findSpec(key);
+        if (!s)
+            throw Error("--set " + o + ": unknown key '" + key + "'");
+        YAML::Node value;
+        try {
+            value = YAML::Load(o.substr(eq + 1));
+        } catch (const YAML::Exception& e) {
+            throw Error("--set " + o + ": the value is not valid YAML: " + e.what());
+        }
+        assign(c, *s, value, "--set");
+    }
+    validate(c, source);
+    return c;
+}
+
+ExperimentConfig loadExperimentConfig(const std::string& path,
+                                      const std::vector<std::string>& overrides) {
+    std::ifstream in(path);
+    if (!in)
+        throw Error(path + ": cannot open the experiment file");
+    std::stringstream text;
+    text << in.rdbuf();
+    return parseExperimentConfig(text.str(), path, overrides);
+}
+
+std::string toYaml(const ExperimentConfig& c) {
+    YAML::Emitter out;
+    out << YAML::BeginMap;
+    std::string section;
+    for (const auto& s : schema()) {
+        const std::string key = s.key;
+        const auto dot = key.find('.');
+        const std::string sec = dot == std::string::npos ? "" : key.substr(0, dot);
+        if (sec != section) {
+            if (!section.empty())
+                out << YAML::EndMap;
+            if (!sec.empty())
+                out << YAML::Key << sec << YAML::Value << YAML::BeginMap;
+            section = sec;
+        }
+        out << YAML::Key << (dot == std::string::npos ? key : key.substr(dot + 1)) << YAML::Value
+            << valueNode(c, s);
+    }
+    if (!section.empty())
+        out << YAML::EndMap;
+    out << YAML::EndMap;
+    return std::string(out.c_str()) + "\n";
+}
+
+std::string configReferenceMarkdown() {
+    const ExperimentConfig defaults;
+    std::ostringstream o;
+    o << "# Experiment configuration\n\n"
+         "An experiment is a YAML file with the keys below, grouped in sections "
+         "(`schedule: {epochs: 6}`). Every key is optional: a missing key takes its default, "
+         "which reproduces the reference GDFQ recipe for CIFAR. Unknown keys are errors. "
+         "Overrides written `key.sub=value` (the value is YAML, as in "
+         "`quant.layer_bits={conv1: 8}`) replace single keys.\n\n"
+         "This page is generated from the schema in `core/run/experiment_config.cpp` "
+         "(`dfq config-reference`).\n\n"
+         "| key | default | allowed | meaning |\n|---|---|---|---|\n";
+    for (const auto& s : schema()) {
+        YAML::Emitter e;
+        e << valueNode(defaults, s);
+        std::string allowed;
+        for (const auto& ch : s.choices)
+            allowed += (allowed.empty() ? "" : ", ") + ch;
+        if (allowed.empty())
+            allowed = rangeText(s);
+        if (s.listSize >= 0)
+            allowed += (allowed.empty() ? "" : "; ") + std::to_string(s.listSize) + " entries";
+        std::string def = e.c_str();
+        if (def.empty() || def == "~")
+            def = "\"\"";
+        o << "| `" << s.key << "` | `" << def << "` | " << allowed << " | " << s.doc << " |\n";
+    }
+    return o.str();
+}
+
+}  // namespace dfq::run

@@ -1,0 +1,91 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace dfq::run {
+
+// One experiment, as the YAML file (and the GUI) describe it. Every key, its default and its
+// allowed range live in one schema table (experiment_config.cpp), which also writes the
+// reference documentation (docs/config.md).
+struct ExperimentConfig {
+    std::string name = "experiment";
+    int64_t seed = 1;
+    std::string device = "auto";  // cpu | cuda | auto
+
+    // model
+    std::string modelPath = "demo";
+    std::vector<int64_t> modelInputShape;  // empty: from dfq_meta.json
+    std::vector<double> modelMean;
+    std::vector<double> modelStd;
+    int64_t modelNumClasses = 0;
+
+    // data (evaluation on real images; optional)
+    std::string dataPath;
+    std::string dataSplit = "test";
+    int64_t dataBatchSize = 500;
+    int64_t dataLimit = 0;
+
+    // method
+    std::string methodGenerator = "gdfq";
+    std::string methodStudent = "kd";
+
+    // quant
+    int64_t quantWeightBits = 4;
+    int64_t quantActivationBits = 4;
+    bool quantPerChannel = true;
+    bool quantSymmetric = false;
+    std::string quantFirstLast = "quantized";  // quantized | 8bit | fp
+    std::map<std::string, int64_t> quantLayerBits;
+    bool quantReferenceEmaInflation = false;
+
+    // schedule
+    int64_t scheduleEpochs = 400;
+    int64_t scheduleIterations = 200;
+    int64_t scheduleWarmupEpochs = 4;
+    int64_t scheduleCalibrationEpochs = 4;
+    std::vector<int64_t> scheduleLrMilestones = {100, 200, 300};
+    double scheduleLrGamma = 0.1;
+
+    // generator
+    std::string generatorStyle = "auto";  // auto | cifar | imagenet
+    int64_t generatorBatchSize = 200;
+    int64_t generatorLatentDim = 100;
+    int64_t generatorChannels = 128;
+    double generatorLr = 1e-3;
+    std::vector<double> generatorBetas = {0.5, 0.999};
+    double generatorBnsWeight = 0.1;
+
+    // student
+    double studentLr = 1e-4;
+    double studentMomentum = 0.9;
+    double studentWeightDecay = 1e-4;
+    double studentTemperature = 20;
+    double studentKdWeight = 1;
+    double studentCeWeight = 1;
+
+    // output
+    std::string outputDir = "runs";
+    int64_t outputSampleEvery = 100;
+
+    // model.path with `demo` resolved to the built-in teacher's file.
+    std::string resolvedModelPath() const;
+    // data.path with `fashion-mnist` resolved to the Debian dataset's folder.
+    std::string resolvedDataPath() const;
+};
+
+// Parses YAML text, applies `key.sub=value` overrides, fills defaults and validates. Throws
+// dfq::Error naming `source`, the key and what is allowed: unknown keys, wrong types, values out
+// of range, contradictions.
+ExperimentConfig parseExperimentConfig(const std::string& yaml, const std::string& source,
+                                       const std::vector<std::string>& overrides = {});
+ExperimentConfig loadExperimentConfig(const std::string& path,
+                                      const std::vector<std::string>& overrides = {});
+// The fully resolved configuration as YAML (every key, defaults included).
+std::string toYaml(const ExperimentConfig& config);
+// Markdown reference of every key: type, default, allowed values, meaning.
+std::string configReferenceMarkdown();
+
+}  // namespace dfq::run

@@ -1,0 +1,113 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/run/demo_teacher.h"
+#include "core/run/experiment_config.h"
+#include "fixtures.h"
+
+using dfq::run::ExperimentConfig;
+using dfq::run::parseExperimentConfig;
+using dfq::test::errorOf;
+
+namespace {
+void expectError(const std::string& yaml, const std::string& part,
+                 const std::vector<std::string>& overrides = {}) {
+    const std::string msg = errorOf([&] { parseExperimentConfig(yaml, "exp.yaml", overrides); });
+    EXPECT_NE(msg.find(part), std::string::npos) << "\"" << part << "\" not in: " << msg;
+}
+}  // namespace
+
+TEST(ExperimentConfig, DefaultsAreTheReferenceRecipe) {
+    const ExperimentConfig c = parseExperimentConfig("", "empty.yaml");
+    EXPECT_EQ(c.scheduleEpochs, 400);
+    EXPECT_EQ(c.scheduleIterations, 200);
+    EXPECT_EQ(c.scheduleWarmupEpochs, 4);
+    EXPECT_EQ(c.scheduleLrMilestones, (std::vector<int64_t>{100, 200, 300}));
+    EXPECT_EQ(c.generatorBatchSize, 200);
+    EXPECT_DOUBLE_EQ(c.generatorLr, 1e-3);
+    EXPECT_EQ(c.generatorBetas, (std::vector<double>{0.5, 0.999}));
+    EXPECT_DOUBLE_EQ(c.studentLr, 1e-4);
+    EXPECT_DOUBLE_EQ(c.studentTemperature, 20);
+    EXPECT_EQ(c.quantWeightBits, 4);
+    EXPECT_TRUE(c.quantPerChannel);
+    EXPECT_EQ(c.quantFirstLast, "quantized");
+}
+
+TEST(ExperimentConfig, ParsesNestedKeysAndRoundTrips) {
+    const std::string yaml = R"(
+name: demo
+seed: 3
+model: {path: teacher.pt, input_shape: [1, 28, 28], mean: [0.286], std: [0.353]}
+data: {path: fashion-mnist, limit: 2000}
+quant:
+  weight_bits: 3
+  activation_bits: 3
+  first_last: 8bit
+  layer_bits: {layer1.conv1: 2, fc: 0}
+schedule: {epochs: 6, iterations: 200, warmup_epochs: 1, lr_milestones: []}
+student: {lr: 0.0005}
+)";
+    const ExperimentConfig c = parseExperimentConfig(yaml, "exp.yaml");
+    EXPECT_EQ(c.name, "demo");
+    EXPECT_EQ(c.seed, 3);
+    EXPECT_EQ(c.modelInputShape, (std::vector<int64_t>{1, 28, 28}));
+    EXPECT_EQ(c.dataLimit, 2000);
+    EXPECT_EQ(c.quantFirstLast, "8bit");
+    EXPECT_EQ(c.quantLayerBits.at("layer1.conv1"), 2);
+    EXPECT_EQ(c.quantLayerBits.at("fc"), 0);
+    EXPECT_TRUE(c.scheduleLrMilestones.empty());
+    EXPECT_DOUBLE_EQ(c.studentLr, 5e-4);
+
+    // The resolved YAML holds every key and reads back to the same configuration.
+    const std::string resolved = dfq::run::toYaml(c);
+    EXPECT_NE(resolved.find("weight_decay"), std::string::npos);
+    const ExperimentConfig again = parseExperimentConfig(resolved, "resolved.yaml");
+    EXPECT_EQ(dfq::run::toYaml(again), resolved);
+    EXPECT_EQ(again.quantLayerBits, c.quantLayerBits);
+    EXPECT_EQ(again.modelMean, c.modelMean);
+}
+
+TEST(ExperimentConfig, ErrorsNameTheKeyAndWhatIsAllowed) {
+    expectError("epochs: 3", "unknown key 'epochs'; the keys are: name, seed");
+    expectError("schedule: {epoch: 3}",
+                "unknown key 'schedule.epoch'; the keys are: schedule.epochs");
+    expectError("modle: {path: x}", "unknown key 'modle'");
+    expectError("schedule: {epochs: ten}", "'schedule.epochs' must be an integer, got 'ten'");
+    expectError("schedule: {epochs: 2.5}", "'schedule.epochs' must be an integer");
+    expectError("quant: {weight_bits: 0}", "'quant.weight_bits' is 0; allowed: 1 to 16");
+    expectError("device: tpu", "'device' is 'tpu'; allowed: auto, cpu, cuda");
+    expectError("quant: {per_channel: maybe}", "'quant.per_channel' must be true or false");
+    expectError("model: {input_shape: [28, 28]}", "'model.input_shape' must have 3 entries");
+    expectError("generator: {betas: 0.5}", "'generator.betas' must be a list");
+    expectError("schedule: {epochs: 2, warmup_epochs: 4}",
+                "'schedule.warmup_epochs' (4) exceeds 'schedule.epochs' (2)");
+    expectError("[1, 2]", "must be a YAML map");
+    expectError("name: [unclosed", "not valid YAML");
+}
+
+TEST(ExperimentConfig, CommandLineOverrides) {
+    const ExperimentConfig c = parseExperimentConfig(
+        "schedule: {epochs: 10}", "exp.yaml",
+        {"schedule.epochs=5", "quant.layer_bits={conv1: 8}", "name=quick run"});
+    EXPECT_EQ(c.scheduleEpochs, 5);
+    EXPECT_EQ(c.quantLayerBits.at("conv1"), 8);
+    EXPECT_EQ(c.name, "quick run");
+    EXPECT_EQ(c.resolvedModelPath(), dfq::run::demoTeacherPath());
+    EXPECT_EQ(parseExperimentConfig("data: {path: fashion-mnist}", "e").resolvedDataPath(),
+              dfq::run::kFashionMnistDir);
+    expectError("", "--set schedule.epoch=3: unknown key 'schedule.epoch'", {"schedule.epoch=3"});
+    expectError("", "--set epochs: expected key.sub=value", {"epochs"});
+    expectError("", "'quant.activation_bits' is 17", {"quant.activation_bits=17"});
+}
+
+TEST(ExperimentConfig, ReferenceDocumentationIsCurrent) {
+    std::ifstream in(std::string(DFQ_SOURCE_DIR) + "/docs/config.md");
+    ASSERT_TRUE(in) << "docs/config.md is missing";
+    std::stringstream text;
+    text << in.rdbuf();
+    EXPECT_EQ(text.str(), dfq::run::configReferenceMarkdown())
+        << "regenerate it with: build/app/dfq config-reference > docs/config.md";
+}
