@@ -92,6 +92,11 @@ GdfqStepStats Gdfq::step(bool trainStudent, bool calibrate, double lrG, double l
     // Student step on the batch made before the generator moved.
     quantizer_->setCalibrating(calibrate);
     const at::Tensor targets = teacherLogits.detach();
+    lastImages_ = x.detach();
+    lastLabels_ = y;
+    lastTeacherLogits_ = targets;
+    lastBnMeanMse_ = bns.meanMse;
+    lastBnVarMse_ = bns.varMse;
     if (!trainStudent) {
         torch::NoGradGuard noGrad;
         studentNet_.forward(x.detach());
@@ -101,7 +106,7 @@ GdfqStepStats Gdfq::step(bool trainStudent, bool calibrate, double lrG, double l
     at::Tensor studentLogits = studentNet_.forward(x.detach());
     at::Tensor sCe = at::cross_entropy_loss(studentLogits, y);
     at::Tensor kd = kdLoss(studentLogits, targets, options_.temperature);
-    at::Tensor lossS = sCe + options_.kdWeight * kd;
+    at::Tensor lossS = options_.ceWeight * sCe + options_.kdWeight * kd;
     sgd_->zeroGrad();
     lossS.backward();
     sgd_->step(lrS);

@@ -27,6 +27,7 @@ struct GdfqOptions {
     double weightDecay = 1e-4;
     double temperature = 20;
     double kdWeight = 1;
+    double ceWeight = 1;
     double bnsWeight = 0.1;
 };
 
@@ -57,6 +58,14 @@ class Gdfq {
     // Student logits for real images, without gradients.
     at::Tensor studentForward(const at::Tensor& x);
 
+    // The last step's synthetic batch (detached), its labels, the teacher's logits on it, and
+    // its BN-statistics distances per teacher BN layer.
+    const at::Tensor& lastImages() const { return lastImages_; }
+    const at::Tensor& lastLabels() const { return lastLabels_; }
+    const at::Tensor& lastTeacherLogits() const { return lastTeacherLogits_; }
+    const at::Tensor& lastBnMeanMse() const { return lastBnMeanMse_; }
+    const at::Tensor& lastBnVarMse() const { return lastBnVarMse_; }
+
     gen::GdfqGenerator& generator() { return generator_; }
     quant::StudentQuantizer& quantizer() { return *quantizer_; }
     model::ParamStore& studentParams() { return student_; }
@@ -73,6 +82,7 @@ class Gdfq {
     gen::GdfqGenerator generator_{nullptr};
     std::unique_ptr<torch::optim::Adam> adam_;
     std::unique_ptr<NesterovSgd> sgd_;
+    at::Tensor lastImages_, lastLabels_, lastTeacherLogits_, lastBnMeanMse_, lastBnVarMse_;
 };
 
 }  // namespace dfq::method

@@ -1,0 +1,86 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dfq::run {
+
+// What a run reports, as plain data (no torch types), to the CLI, the run folder and the UI.
+
+struct IterationStats {
+    int64_t epoch = 0;      // 0-based
+    int64_t iteration = 0;  // within the epoch, 0-based
+    int64_t step = 0;       // global, 0-based
+    int64_t totalSteps = 0;
+    double generatorCe = 0, generatorBns = 0, generatorLoss = 0;
+    double studentCe = 0, studentKd = 0, studentLoss = 0;
+    bool studentTrained = false;
+    bool calibrating = false;
+    double lrGenerator = 0, lrStudent = 0;
+    double iterationsPerSecond = 0;
+    double generatorMs = 0, studentMs = 0;
+};
+
+struct EvalStats {
+    int64_t epoch = 0;  // 0-based epoch just finished
+    int64_t step = 0;
+    double top1 = 0, top5 = 0;
+    double bestTop1 = 0;
+    double seconds = 0;
+};
+
+// Per BatchNorm layer of the teacher: how far the synthetic batch's statistics are from the
+// running statistics.
+struct BnMatch {
+    int64_t step = 0;
+    std::vector<std::string> layers;
+    std::vector<double> meanMse;
+    std::vector<double> varMse;
+};
+
+// Fraction of quantized weights whose integer code changed in the last student step.
+struct RoundingStats {
+    int64_t step = 0;
+    std::vector<std::string> layers;
+    std::vector<double> perLayer;
+    double overall = 0;
+};
+
+// A synthetic batch for display: uint8 pixels N x H x W x C (denormalized), target labels and
+// the teacher's top-k classes with probabilities.
+struct SampleBatch {
+    int64_t step = 0;
+    int64_t count = 0, height = 0, width = 0, channels = 0;
+    std::vector<uint8_t> pixels;
+    std::vector<int64_t> labels;
+    int64_t topK = 0;
+    std::vector<int64_t> topClasses;  // count x topK
+    std::vector<float> topProbs;      // count x topK
+};
+
+struct RunSummary {
+    double fpTop1 = -1;  // -1: no evaluation data
+    double ptqTop1 = -1;
+    double bestTop1 = -1;
+    double lastTop1 = -1;
+    int64_t iterations = 0;
+    double wallSeconds = 0;
+    bool cancelled = false;
+};
+
+class Observer {
+  public:
+    virtual ~Observer() = default;
+    virtual void onStart(const std::string& /*resolvedConfigYaml*/, int64_t /*totalSteps*/) {}
+    virtual void onIteration(const IterationStats&) {}
+    virtual void onBaseline(const std::string& /*name: "fp" or "ptq"*/, double /*top1*/) {}
+    virtual void onEval(const EvalStats&) {}
+    virtual void onBnMatch(const BnMatch&) {}
+    virtual void onRounding(const RoundingStats&) {}
+    virtual void onSamples(const SampleBatch&) {}
+    virtual void onLog(const std::string&) {}
+    virtual void onFinish(const RunSummary&) {}
+};
+
+}  // namespace dfq::run

@@ -1,0 +1,188 @@
+#include "run_directory.h"
+
+#include <stb_image_write.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+
+#include "../error.h"
+#include "../json_writer.h"
+#include "../runtime.h"
+
+namespace dfq::run {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string timestamp() {
+    const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    std::tm local{};
+    localtime_r(&now, &local);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &local);
+    return buf;
+}
+
+std::string safeName(const std::string& name) {
+    std::string out;
+    for (char ch : name)
+        out += (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.')
+                   ? ch
+                   : '_';
+    return out.empty() ? "run" : out;
+}
+
+void openCsv(std::ofstream& out, const fs::path& path) {
+    out.open(path);
+    if (!out)
+        throw Error(path.string() + ": cannot write");
+}
+
+std::string fmt(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.6g", v);
+    return buf;
+}
+
+}  // namespace
+
+void writeFileAtomically(const std::string& path, const std::string& text) {
+    const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+    {
+        std::ofstream out(tmp, std::ios::binary);
+        out << text;
+        out.flush();
+        if (!out)
+            throw Error(path + ": cannot write");
+    }
+    std::error_code ec;
+    fs::rename(tmp, path, ec);
+    if (ec)
+        throw Error(path + ": cannot write (" + ec.message() + ")");
+}
+
+void writeSampleGrid(const std::string& path, const SampleBatch& s) {
+    const int64_t cols = std::min<int64_t>(8, s.count), rows = (s.count + cols - 1) / cols;
+    const int64_t gap = 2, w = cols * (s.width + gap) + gap, h = rows * (s.height + gap) + gap;
+    std::vector<uint8_t> canvas(static_cast<size_t>(w * h * s.channels), 40);
+    for (int64_t i = 0; i < s.count; ++i) {
+        const int64_t x0 = gap + (i % cols) * (s.width + gap),
+                      y0 = gap + (i / cols) * (s.height + gap);
+        for (int64_t y = 0; y < s.height; ++y) {
+            const uint8_t* src = s.pixels.data() + ((i * s.height + y) * s.width) * s.channels;
+            std::copy(src, src + s.width * s.channels,
+                      canvas.begin() + ((y0 + y) * w + x0) * s.channels);
+        }
+    }
+    const std::string tmp = path + ".tmp.png";
+    if (!stbi_write_png(tmp.c_str(), static_cast<int>(w), static_cast<int>(h),
+                        static_cast<int>(s.channels), canvas.data(),
+                        static_cast<int>(w * s.channels)))
+        throw Error(path + ": cannot write the sample grid");
+    fs::rename(tmp, path);
+}
+
+RunDirectory::RunDirectory(const std::string& parent, const std::string& name,
+                           const std::string& exactPath) {
+    path_ = exactPath.empty() ? (fs::path(parent) / (timestamp() + "-" + safeName(name))).string()
+                              : exactPath;
+    std::error_code ec;
+    fs::create_directories(fs::path(path_) / "samples", ec);
+    if (ec)
+        throw Error(path_ + ": cannot create the run folder (" + ec.message() + ")");
+    openCsv(metrics_, fs::path(path_) / "metrics.csv");
+    metrics_ << "step,epoch,iteration,g_ce,g_bns,g_loss,s_ce,s_kd,s_loss,student_trained,"
+                "calibrating,lr_g,lr_s,it_per_s,g_ms,s_ms\n";
+    openCsv(eval_, fs::path(path_) / "eval.csv");
+    eval_ << "epoch,step,top1,top5,best_top1,seconds\n";
+    openCsv(bnMatch_, fs::path(path_) / "bn_match.csv");
+    openCsv(rounding_, fs::path(path_) / "rounding.csv");
+}
+
+void RunDirectory::onStart(const std::string& yaml, int64_t) {
+    writeFileAtomically((fs::path(path_) / "config.yaml").string(),
+                        "# " + versionString() + "\n" + yaml);
+}
+
+void RunDirectory::onIteration(const IterationStats& s) {
+    metrics_ << s.step << ',' << s.epoch << ',' << s.iteration << ',' << fmt(s.generatorCe) << ','
+             << fmt(s.generatorBns) << ',' << fmt(s.generatorLoss) << ',' << fmt(s.studentCe) << ','
+             << fmt(s.studentKd) << ',' << fmt(s.studentLoss) << ',' << s.studentTrained << ','
+             << s.calibrating << ',' << fmt(s.lrGenerator) << ',' << fmt(s.lrStudent) << ','
+             << fmt(s.iterationsPerSecond) << ',' << fmt(s.generatorMs) << ',' << fmt(s.studentMs)
+             << '\n';
+    metrics_.flush();
+}
+
+void RunDirectory::onBaseline(const std::string& name, double top1) {
+    eval_ << name << ",-1," << fmt(top1) << ",,," << '\n';
+    eval_.flush();
+}
+
+void RunDirectory::onEval(const EvalStats& s) {
+    eval_ << s.epoch << ',' << s.step << ',' << fmt(s.top1) << ',' << fmt(s.top5) << ','
+          << fmt(s.bestTop1) << ',' << fmt(s.seconds) << '\n';
+    eval_.flush();
+}
+
+void RunDirectory::onBnMatch(const BnMatch& m) {
+    if (!bnHeader_) {
+        bnMatch_ << "step";
+        for (const auto& l : m.layers)
+            bnMatch_ << ',' << l << ":mean_mse," << l << ":var_mse";
+        bnMatch_ << '\n';
+        bnHeader_ = true;
+    }
+    bnMatch_ << m.step;
+    for (size_t i = 0; i < m.layers.size(); ++i)
+        bnMatch_ << ',' << fmt(m.meanMse[i]) << ',' << fmt(m.varMse[i]);
+    bnMatch_ << '\n';
+    bnMatch_.flush();
+}
+
+void RunDirectory::onRounding(const RoundingStats& r) {
+    if (!roundingHeader_) {
+        rounding_ << "step,overall";
+        for (const auto& l : r.layers)
+            rounding_ << ',' << l;
+        rounding_ << '\n';
+        roundingHeader_ = true;
+    }
+    rounding_ << r.step << ',' << fmt(r.overall);
+    for (double v : r.perLayer)
+        rounding_ << ',' << fmt(v);
+    rounding_ << '\n';
+    rounding_.flush();
+}
+
+void RunDirectory::onSamples(const SampleBatch& s) {
+    char name[32];
+    std::snprintf(name, sizeof name, "step-%07lld.png", static_cast<long long>(s.step));
+    writeSampleGrid((fs::path(path_) / "samples" / name).string(), s);
+}
+
+void RunDirectory::onFinish(const RunSummary& s) {
+    JsonWriter w;
+    auto top1 = [&](const char* key, double v) {
+        if (v >= 0)
+            w.key(key).value(v);
+        else
+            w.key(key).null();
+    };
+    w.beginObject();
+    top1("fp_top1", s.fpTop1);
+    top1("ptq_top1", s.ptqTop1);
+    top1("best_top1", s.bestTop1);
+    top1("last_top1", s.lastTop1);
+    w.key("iterations").value(s.iterations);
+    w.key("wall_seconds").value(s.wallSeconds);
+    w.key("cancelled").value(s.cancelled);
+    w.endObject();
+    writeFileAtomically((fs::path(path_) / "summary.json").string(), w.str() + "\n");
+}
+
+}  // namespace dfq::run

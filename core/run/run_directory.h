@@ -1,0 +1,42 @@
+#pragma once
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "events.h"
+
+namespace dfq::run {
+
+// The run folder, written as the run goes: config.yaml (resolved), metrics.csv, eval.csv,
+// bn_match.csv, rounding.csv, samples/step-N.png and summary.json. CSV rows are flushed as they
+// come; config.yaml and summary.json are written to a temporary name and renamed, so a crash
+// never leaves a half-written file.
+class RunDirectory : public Observer {
+  public:
+    // Creates <parent>/<YYYYMMDD-HHMMSS>-<name>/, or exactly `exactPath` when given.
+    RunDirectory(const std::string& parent, const std::string& name,
+                 const std::string& exactPath = "");
+    const std::string& path() const { return path_; }
+
+    void onStart(const std::string& resolvedConfigYaml, int64_t totalSteps) override;
+    void onIteration(const IterationStats& s) override;
+    void onBaseline(const std::string& name, double top1) override;
+    void onEval(const EvalStats& s) override;
+    void onBnMatch(const BnMatch& m) override;
+    void onRounding(const RoundingStats& r) override;
+    void onSamples(const SampleBatch& s) override;
+    void onFinish(const RunSummary& s) override;
+
+  private:
+    std::string path_;
+    std::ofstream metrics_, eval_, bnMatch_, rounding_;
+    bool bnHeader_ = false, roundingHeader_ = false;
+};
+
+// Writes `text` to `path` through a temporary file and a rename.
+void writeFileAtomically(const std::string& path, const std::string& text);
+// A PNG grid of the batch (up to 8 per row, 2-pixel gaps).
+void writeSampleGrid(const std::string& path, const SampleBatch& s);
+
+}  // namespace dfq::run
