@@ -14,6 +14,8 @@
 #include "core/model/model.h"
 #include "core/run/demo_teacher.h"
 #include "core/run/experiment_config.h"
+#include "core/run/run_directory.h"
+#include "core/run/trainer.h"
 #include "core/runtime.h"
 #include "progress_bar.h"
 
@@ -239,6 +241,67 @@ int runTrainTeacher(dfq::run::DemoTeacherOptions o) {
     return 0;
 }
 
+// Progress on stderr and a final table on stdout.
+class CliObserver : public dfq::run::Observer {
+  public:
+    explicit CliObserver(int64_t epochs) : epochs_(epochs), bar_("run", "it") {}
+    void onIteration(const dfq::run::IterationStats& s) override {
+        char extra[128];
+        std::snprintf(
+            extra, sizeof extra, "epoch %lld/%lld  G %.3f  S %s",
+            static_cast<long long>(s.epoch + 1), static_cast<long long>(epochs_), s.generatorLoss,
+            s.studentTrained ? std::to_string(s.studentLoss).substr(0, 6).c_str() : "warm-up");
+        bar_.update(s.step + 1, s.totalSteps, extra);
+    }
+    void onBaseline(const std::string& name, double top1) override {
+        bar_.finish();
+        std::fprintf(stderr, "%s top-1 %.2f %%\n", name == "fp" ? "FP teacher" : "PTQ baseline",
+                     top1);
+    }
+    void onEval(const dfq::run::EvalStats& e) override {
+        bar_.finish();
+        std::fprintf(stderr, "epoch %lld  student top-1 %.2f %%  (best %.2f %%)\n",
+                     static_cast<long long>(e.epoch + 1), e.top1, e.bestTop1);
+    }
+    void onLog(const std::string& line) override {
+        bar_.finish();
+        std::fprintf(stderr, "%s\n", line.c_str());
+    }
+    void onFinish(const dfq::run::RunSummary&) override { bar_.finish(); }
+
+  private:
+    int64_t epochs_;
+    ProgressBar bar_;
+};
+
+std::string top1Text(double v) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%.2f %%", v);
+    return v >= 0 ? buf : "-";
+}
+
+int runExperiment(const std::string& configPath, const std::vector<std::string>& sets,
+                  const std::string& outDir) {
+    const std::string path = configPath == "demo"
+                                 ? dfq::run::resourceDir() + "/presets/demo-fmnist-gdfq-w4a4.yaml"
+                                 : configPath;
+    const auto config = dfq::run::loadExperimentConfig(path, sets);
+    dfq::run::RunDirectory dir(outDir.empty() ? config.outputDir : outDir, config.name);
+    std::fprintf(stderr, "Run folder %s\n", dir.path().c_str());
+    CliObserver cli(config.scheduleEpochs);
+    dfq::run::RunControl control;
+    dfq::run::Trainer trainer(config, {&cli, &dir});
+    const auto s = trainer.run(&control);
+    std::printf("\n%-16s %s\n", "FP teacher", top1Text(s.fpTop1).c_str());
+    std::printf("%-16s %s\n", "PTQ baseline", top1Text(s.ptqTop1).c_str());
+    std::printf("%-16s %s (best), %s (last)\n", "GDFQ", top1Text(s.bestTop1).c_str(),
+                top1Text(s.lastTop1).c_str());
+    std::printf("%-16s %s for %lld iterations\n", "wall time",
+                formatDuration(s.wallSeconds).c_str(), static_cast<long long>(s.iterations));
+    std::printf("%-16s %s\n", "run folder", dir.path().c_str());
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -301,6 +364,14 @@ int main(int argc, char** argv) {
         ->delimiter(',')
         ->capture_default_str();
 
+    std::string runConfig, runOut;
+    std::vector<std::string> runSets;
+    auto* run = app.add_subcommand("run", "Run an experiment (YAML) and write its run folder");
+    run->add_option("CONFIG", runConfig, "Experiment YAML file, or 'demo' for the built-in demo")
+        ->required();
+    run->add_option("--set", runSets, "Override a key: --set schedule.epochs=3 (repeatable)");
+    run->add_option("--out", runOut, "Folder for the run folder (default: output.dir)");
+
     auto* reference = app.add_subcommand(
         "config-reference", "Print the reference of every experiment key (docs/config.md)");
 
@@ -312,6 +383,8 @@ int main(int argc, char** argv) {
             return runEval(ev);
         if (*train)
             return runTrainTeacher(teacher);
+        if (*run)
+            return runExperiment(runConfig, runSets, runOut);
         if (*reference) {
             std::cout << dfq::run::configReferenceMarkdown();
             return 0;
