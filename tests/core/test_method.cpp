@@ -1,13 +1,19 @@
 #include <gtest/gtest.h>
 #include <torch/nn/modules/batchnorm.h>
 
+#include <chrono>
 #include <cmath>
+#include <filesystem>
 
+#include "core/data/dataset.h"
+#include "core/data/evaluator.h"
 #include "core/error.h"
 #include "core/gen/gdfq_generator.h"
+#include "core/method/gdfq.h"
 #include "core/method/losses.h"
 #include "core/method/nesterov_sgd.h"
 #include "core/model/model.h"
+#include "core/run/demo_teacher.h"
 #include "fixtures.h"
 
 using dfq::gen::GdfqGenerator;
@@ -177,16 +183,6 @@ TEST(NesterovSgd, MatchesPyTorchsUpdateRule) {
     const double g = 0.1 * p0, buf = 0.9 * 0.6 + g;
     EXPECT_NEAR(p[0].item<double>(), p0 - 0.1 * (g + 0.9 * buf), 1e-12);
 }
-
-// --- GDFQ end to end on the demo teacher ---
-
-#include <chrono>
-#include <filesystem>
-
-#include "core/data/dataset.h"
-#include "core/data/evaluator.h"
-#include "core/method/gdfq.h"
-#include "core/run/demo_teacher.h"
 
 TEST(Gdfq, ShortRunBeatsThePtqBaseline) {
     if (!std::filesystem::exists(dfq::run::kFashionMnistDir))

@@ -2,9 +2,12 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "core/model/model.h"
 #include "core/quant/range_tracker.h"
 #include "core/quant/rounding_tracker.h"
+#include "core/quant/student_quantizer.h"
 #include "core/quant/uniform_quantizer.h"
+#include "fixtures.h"
 
 using namespace dfq::quant;
 
@@ -177,12 +180,6 @@ TEST(RoundingTracker, FractionOfChangedCodes) {
     EXPECT_EQ(third.overall, 0.0);
     EXPECT_THROW(r.update({a}), dfq::Error);
 }
-
-// --- The student's quantizers on a real graph ---
-
-#include "core/model/model.h"
-#include "core/quant/student_quantizer.h"
-#include "fixtures.h"
 
 namespace {
 
