@@ -1,7 +1,7 @@
 // Milliseconds per GDFQ iteration at the paper's CIFAR ResNet-20 shape (W4A4, CIFAR generator),
 // split into the generator step and the student step, and the process's peak memory.
 //
-//   bench_gdfq [--batch N]... [--iterations N]
+//   bench_gdfq [--batch N]... [--iterations N] [--device cpu|cuda|auto]
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/device.h"
 #include "core/method/gdfq.h"
 #include "core/model/model.h"
 #include "core/runtime.h"
@@ -37,7 +38,10 @@ double peakMb() {
 int main(int argc, char** argv) {
     std::vector<int64_t> batches;
     int iterations = 10;
+    std::string deviceName = "cpu";
     for (int i = 1; i + 1 < argc; ++i) {
+        if (std::strcmp(argv[i], "--device") == 0)
+            deviceName = argv[i + 1];
         if (std::strcmp(argv[i], "--batch") == 0)
             batches.push_back(std::atoll(argv[i + 1]));
         if (std::strcmp(argv[i], "--iterations") == 0)
@@ -46,7 +50,9 @@ int main(int argc, char** argv) {
     if (batches.empty())
         batches = {32, 200};
     const int threads = dfq::initTorchThreads();
-    std::printf("%s, %d threads\n", dfq::versionString().c_str(), threads);
+    const auto device = dfq::resolveDevice(deviceName);
+    std::printf("%s, %d threads, device %s\n", dfq::versionString().c_str(), threads,
+                device.str().c_str());
     std::printf(
         "CIFAR ResNet-20 (1x1 projection shortcuts), W4A4, CIFAR generator (128 channels)\n");
     std::printf("median of %d iterations after 3 warm-up iterations\n\n", iterations);
@@ -61,6 +67,7 @@ int main(int argc, char** argv) {
     for (int64_t batch : batches) {
         dfq::method::GdfqOptions o;
         o.batchSize = batch;
+        o.device = device;
         dfq::method::Gdfq gdfq(teacher, o);
         for (int i = 0; i < 3; ++i)
             gdfq.step(true, false, 1e-3, 1e-4);
