@@ -1,6 +1,8 @@
 // `dfq`: the workbench's command line. Thin: parses arguments, calls the core, prints.
 #include <ATen/ATen.h>
 #include <CLI/CLI.hpp>
+#include <csignal>
+#include <optional>
 
 #include <cstdio>
 #include <iostream>
@@ -267,6 +269,7 @@ class CliObserver : public dfq::run::Observer {
         bar_.finish();
         std::fprintf(stderr, "%s\n", line.c_str());
     }
+    void onResume(int64_t step, const dfq::run::RunSummary&) override { bar_.setAlreadyDone(step); }
     void onFinish(const dfq::run::RunSummary&) override { bar_.finish(); }
 
   private:
@@ -280,25 +283,65 @@ std::string top1Text(double v) {
     return v >= 0 ? buf : "-";
 }
 
+dfq::run::RunControl* gControl = nullptr;
+
+// The first Ctrl-C stops the run after the current iteration (with a checkpoint to resume
+// from); a second one ends the program at once.
+void onInterrupt(int) {
+    if (gControl)
+        gControl->cancel = true;
+    std::signal(SIGINT, SIG_DFL);
+}
+
 int runExperiment(const std::string& configPath, const std::vector<std::string>& sets,
-                  const std::string& outDir) {
-    const std::string path = configPath == "demo"
-                                 ? dfq::run::resourceDir() + "/presets/demo-fmnist-gdfq-w4a4.yaml"
+                  const std::string& outDir, const std::string& resumeDir) {
+    std::optional<dfq::run::RunDirectory> dir;
+    dfq::run::ExperimentConfig config;
+    dfq::run::TrainerFiles files;
+    if (!resumeDir.empty()) {
+        if (!configPath.empty() || !sets.empty() || !outDir.empty())
+            throw dfq::Error(
+                "--resume continues a run with its own config.yaml; give no CONFIG, "
+                "--set or --out with it");
+        dir = dfq::run::RunDirectory::reopen(resumeDir);
+        config = dfq::run::loadExperimentConfig(dir->configPath());
+        files.resumeFrom = dir->checkpointPath();
+    } else {
+        if (configPath.empty())
+            throw dfq::Error("give an experiment file (or 'demo'), or --resume RUN_FOLDER");
+        const std::string path =
+            configPath == "demo" ? dfq::run::resourceDir() + "/presets/demo-fmnist-gdfq-w4a4.yaml"
                                  : configPath;
-    const auto config = dfq::run::loadExperimentConfig(path, sets);
-    dfq::run::RunDirectory dir(outDir.empty() ? config.outputDir : outDir, config.name);
-    std::fprintf(stderr, "Run folder %s\n", dir.path().c_str());
+        config = dfq::run::loadExperimentConfig(path, sets);
+        dir.emplace(outDir.empty() ? config.outputDir : outDir, config.name);
+    }
+    files.checkpoint = dir->checkpointPath();
+    files.exportStudent = dir->studentPath();
+    std::fprintf(stderr, "Run folder %s\n", dir->path().c_str());
     CliObserver cli(config.scheduleEpochs);
     dfq::run::RunControl control;
-    dfq::run::Trainer trainer(config, {&cli, &dir});
+    gControl = &control;
+    std::signal(SIGINT, onInterrupt);
+    dfq::run::Trainer trainer(config, {&cli, &*dir}, files);
     const auto s = trainer.run(&control);
+    gControl = nullptr;
+    std::signal(SIGINT, SIG_DFL);
     std::printf("\n%-16s %s\n", "FP teacher", top1Text(s.fpTop1).c_str());
     std::printf("%-16s %s\n", "PTQ baseline", top1Text(s.ptqTop1).c_str());
     std::printf("%-16s %s (best), %s (last)\n", "GDFQ", top1Text(s.bestTop1).c_str(),
                 top1Text(s.lastTop1).c_str());
     std::printf("%-16s %s for %lld iterations\n", "wall time",
                 formatDuration(s.wallSeconds).c_str(), static_cast<long long>(s.iterations));
-    std::printf("%-16s %s\n", "run folder", dir.path().c_str());
+    std::printf("%-16s %s\n", "run folder", dir->path().c_str());
+    if (s.status == "cancelled") {
+        std::printf("%-16s stopped; continue with: dfq run --resume %s\n", "status",
+                    dir->path().c_str());
+        return 130;
+    }
+    if (s.status == "diverged") {
+        std::fprintf(stderr, "dfq: error: %s\n", s.error.c_str());
+        return 1;
+    }
     return 0;
 }
 
@@ -364,13 +407,15 @@ int main(int argc, char** argv) {
         ->delimiter(',')
         ->capture_default_str();
 
-    std::string runConfig, runOut;
+    std::string runConfig, runOut, runResume;
     std::vector<std::string> runSets;
     auto* run = app.add_subcommand("run", "Run an experiment (YAML) and write its run folder");
-    run->add_option("CONFIG", runConfig, "Experiment YAML file, or 'demo' for the built-in demo")
-        ->required();
+    run->add_option("CONFIG", runConfig, "Experiment YAML file, or 'demo' for the built-in demo");
     run->add_option("--set", runSets, "Override a key: --set schedule.epochs=3 (repeatable)");
     run->add_option("--out", runOut, "Folder for the run folder (default: output.dir)");
+    run->add_option("--resume", runResume,
+                    "Continue a stopped run from its folder's last checkpoint (Ctrl-C stops a "
+                    "run after the current iteration and keeps one)");
 
     auto* reference = app.add_subcommand(
         "config-reference", "Print the reference of every experiment key (docs/config.md)");
@@ -384,7 +429,7 @@ int main(int argc, char** argv) {
         if (*train)
             return runTrainTeacher(teacher);
         if (*run)
-            return runExperiment(runConfig, runSets, runOut);
+            return runExperiment(runConfig, runSets, runOut, runResume);
         if (*reference) {
             std::cout << dfq::run::configReferenceMarkdown();
             return 0;

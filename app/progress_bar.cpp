@@ -39,18 +39,18 @@ void ProgressBar::update(int64_t done, int64_t total, const std::string& extra) 
     }
     lastDraw_ = now;
     lastDecile_ = decile;
-    const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0;
+    const double rate = elapsed > 0 ? static_cast<double>(done - alreadyDone_) / elapsed : 0.0;
     const std::string eta =
         rate > 0 ? formatDuration(static_cast<double>(total - done) / rate) : "?";
     constexpr int kWidth = 28;
     std::string bar(kWidth, ' ');
     for (int i = 0; i < static_cast<int>(frac * kWidth); ++i)
         bar[i] = '=';
-    std::fprintf(stderr, "%s%s [%s] %3d%% %lld/%lld %s  %.0f %s/s  %s  ETA %s%s%s",
+    std::fprintf(stderr, "%s%s [%s] %3d%% %lld/%lld %s  %.*f %s/s  %s  ETA %s%s%s",
                  tty_ ? "\r" : "", label_.c_str(), bar.c_str(), static_cast<int>(frac * 100),
-                 static_cast<long long>(done), static_cast<long long>(total), unit_.c_str(), rate,
-                 unit_.c_str(), formatDuration(elapsed).c_str(), eta.c_str(),
-                 extra.empty() ? "" : ("  " + extra).c_str(), tty_ ? "\033[K" : "\n");
+                 static_cast<long long>(done), static_cast<long long>(total), unit_.c_str(),
+                 rate >= 10 ? 0 : 2, rate, unit_.c_str(), formatDuration(elapsed).c_str(),
+                 eta.c_str(), extra.empty() ? "" : ("  " + extra).c_str(), tty_ ? "\033[K" : "\n");
     std::fflush(stderr);
     drawn_ = true;
 }

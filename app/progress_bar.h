@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 namespace dfq::app {
@@ -12,6 +13,8 @@ class ProgressBar {
     ProgressBar(std::string label, std::string unit);
     void update(int64_t done, int64_t total, const std::string& extra = "");
     void finish();
+    // Work already done before this bar started (a resumed run): left out of the rate.
+    void setAlreadyDone(int64_t done) { alreadyDone_ = done; }
 
   private:
     std::string label_;
@@ -21,6 +24,7 @@ class ProgressBar {
     bool tty_;
     int lastDecile_ = -1;
     bool drawn_ = false;
+    int64_t alreadyDone_ = 0;
 };
 
 std::string formatDuration(double seconds);

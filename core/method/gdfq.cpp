@@ -12,13 +12,20 @@ namespace dfq::method {
 namespace {
 
 // The number of classes: from the metadata, else from one forward pass.
-int64_t classCount(const model::Model& teacher, model::Interpreter& interp) {
+int64_t classCount(const model::Model& teacher, model::Interpreter& interp, c10::Device device) {
     if (teacher.meta().numClasses > 0)
         return teacher.meta().numClasses;
     torch::NoGradGuard noGrad;
     std::vector<int64_t> shape{1};
     shape.insert(shape.end(), teacher.meta().inputShape.begin(), teacher.meta().inputShape.end());
-    return interp.forward(at::zeros(shape)).size(1);
+    return interp.forward(at::zeros(shape, at::TensorOptions().device(device))).size(1);
+}
+
+model::ParamStore onDevice(const model::ParamStore& params, c10::Device device) {
+    model::ParamStore out;
+    for (size_t i = 0; i < params.size(); ++i)
+        out.add(params.name(i), params.tensor(i).to(device), params.isBuffer(i));
+    return out;
 }
 
 }  // namespace
@@ -26,8 +33,11 @@ int64_t classCount(const model::Model& teacher, model::Interpreter& interp) {
 Gdfq::Gdfq(const model::Model& teacher, const GdfqOptions& options)
     : teacherModel_(teacher),
       options_(options),
-      teacher_(teacher.graph(), &teacher.params()),
-      student_(teacher.params().clone()),
+      teacherOnDevice_(options.device.is_cpu() ? model::ParamStore()
+                                               : onDevice(teacher.params(), options.device)),
+      teacherParams_(options.device.is_cpu() ? &teacher.params() : &teacherOnDevice_),
+      teacher_(teacher.graph(), teacherParams_),
+      student_(teacherParams_->clone()),
       quantizer_(std::make_unique<quant::StudentQuantizer>(*teacher.graph(), options.quant)),
       studentNet_(teacher.graph(), &student_) {
     if (!teacher.meta().hasInputShape())
@@ -38,7 +48,7 @@ Gdfq::Gdfq(const model::Model& teacher, const GdfqOptions& options)
         throw Error(teacher.path() +
                     ": GDFQ needs BatchNorm layers in the teacher (their "
                     "statistics are what the generator matches)");
-    classes_ = classCount(teacher, teacher_);
+    classes_ = classCount(teacher, teacher_, options.device);
     teacher_.setBnProbe(true);
     studentNet_.setHooks(quantizer_.get());
 
@@ -58,6 +68,7 @@ Gdfq::Gdfq(const model::Model& teacher, const GdfqOptions& options)
     g.channels = options.generatorChannels;
     g.imagenetStyle = options.imagenetStyle;
     generator_ = gen::GdfqGenerator(g);
+    generator_->to(options.device);
     generator_->train();
     adam_ = std::make_unique<torch::optim::Adam>(
         generator_->parameters(),
@@ -69,13 +80,14 @@ GdfqStepStats Gdfq::step(bool trainStudent, bool calibrate, double lrG, double l
     const auto t0 = Clock::now();
     GdfqStepStats stats;
     const int64_t b = options_.batchSize;
-    at::Tensor z = at::randn({b, options_.latentDim});
-    at::Tensor y = at::randint(0, classes_, {b}, at::kLong);
+    // Drawn on the CPU and moved, so that a seed gives the same batches on every device.
+    at::Tensor z = at::randn({b, options_.latentDim}).to(options_.device);
+    at::Tensor y = at::randint(0, classes_, {b}, at::kLong).to(options_.device);
 
     // Generator step: one teacher pass, whose logits also serve as the student's targets.
     at::Tensor x = generator_->forward(z, y);
     at::Tensor teacherLogits = teacher_.forward(x);
-    const BnsLoss bns = bnsLoss(*teacherModel_.graph(), teacherModel_.params(), teacher_.bnStats());
+    const BnsLoss bns = bnsLoss(*teacherModel_.graph(), *teacherParams_, teacher_.bnStats());
     at::Tensor ce = at::cross_entropy_loss(teacherLogits, y);
     at::Tensor lossG = ce + options_.bnsWeight * bns.loss;
     for (auto& group : adam_->param_groups())
@@ -97,6 +109,9 @@ GdfqStepStats Gdfq::step(bool trainStudent, bool calibrate, double lrG, double l
     lastTeacherLogits_ = targets;
     lastBnMeanMse_ = bns.meanMse;
     lastBnVarMse_ = bns.varMse;
+    lastBnStats_.clear();
+    for (const auto& st : teacher_.bnStats())
+        lastBnStats_.push_back({st.mean.detach(), st.var.detach()});
     if (!trainStudent) {
         torch::NoGradGuard noGrad;
         studentNet_.forward(x.detach());
@@ -121,7 +136,104 @@ GdfqStepStats Gdfq::step(bool trainStudent, bool calibrate, double lrG, double l
 at::Tensor Gdfq::studentForward(const at::Tensor& x) {
     torch::NoGradGuard noGrad;
     quantizer_->setCalibrating(false);
-    return studentNet_.forward(x);
+    return studentNet_.forward(x.to(options_.device)).cpu();
+}
+
+at::Tensor Gdfq::teacherForward(const at::Tensor& x) {
+    torch::NoGradGuard noGrad;
+    return teacher_.forward(x.to(options_.device)).cpu();
+}
+
+namespace {
+
+void writeCount(torch::serialize::OutputArchive& a, const std::string& key, size_t n) {
+    a.write(key, c10::IValue(static_cast<int64_t>(n)));
+}
+
+void checkCount(torch::serialize::InputArchive& a, const std::string& key, size_t expected) {
+    c10::IValue v;
+    a.read(key, v);
+    if (v.toInt() != static_cast<int64_t>(expected))
+        throw Error("the checkpoint does not fit this run: " + key + " is " +
+                    std::to_string(v.toInt()) + ", this run has " + std::to_string(expected));
+}
+
+}  // namespace
+
+void Gdfq::saveState(torch::serialize::OutputArchive& archive) const {
+    torch::NoGradGuard noGrad;
+    torch::serialize::OutputArchive gen, adam, student, sgd;
+    generator_->save(gen);
+    adam_->save(adam);
+    writeCount(student, "count", student_.size());
+    for (size_t i = 0; i < student_.size(); ++i)
+        student.write("p" + std::to_string(i), student_.tensor(i).detach().cpu());
+    const auto& buffers = sgd_->momentumBuffers();
+    writeCount(sgd, "count", buffers.size());
+    for (size_t i = 0; i < buffers.size(); ++i)
+        if (buffers[i].defined())
+            sgd.write("m" + std::to_string(i), buffers[i].cpu(), true);
+    const auto& trackers = quantizer_->activationRanges();
+    at::Tensor ranges = at::zeros({static_cast<int64_t>(trackers.size()), 5}, at::kDouble);
+    for (size_t i = 0; i < trackers.size(); ++i) {
+        const auto st = trackers[i].state();
+        const double row[5] = {st.lo, st.hi, st.beta, static_cast<double>(st.updates),
+                               st.frozen ? 1.0 : 0.0};
+        for (int j = 0; j < 5; ++j)
+            ranges[static_cast<int64_t>(i)][j] = row[j];
+    }
+    archive.write("generator", gen);
+    archive.write("adam", adam);
+    archive.write("student", student);
+    archive.write("sgd", sgd);
+    archive.write("activation_ranges", ranges, true);
+}
+
+void Gdfq::loadState(torch::serialize::InputArchive& archive) {
+    torch::NoGradGuard noGrad;
+    torch::serialize::InputArchive gen, adam, student, sgd;
+    archive.read("generator", gen);
+    archive.read("adam", adam);
+    archive.read("student", student);
+    archive.read("sgd", sgd);
+    try {
+        generator_->load(gen);
+    } catch (const c10::Error& e) {
+        throw Error("the checkpoint's generator does not fit this run (" +
+                    std::string(e.what_without_backtrace()) + ")");
+    }
+    generator_->to(options_.device);
+    adam_->load(adam);
+    checkCount(student, "count", student_.size());
+    for (size_t i = 0; i < student_.size(); ++i) {
+        at::Tensor t;
+        student.read("p" + std::to_string(i), t);
+        if (!t.sizes().equals(student_.tensor(i).sizes()))
+            throw Error("the checkpoint does not fit this run: " + student_.name(i) +
+                        " has shape " + c10::str(t.sizes()));
+        student_.tensor(i).copy_(t);
+    }
+    std::vector<at::Tensor> buffers = sgd_->momentumBuffers();
+    checkCount(sgd, "count", buffers.size());
+    for (size_t i = 0; i < buffers.size(); ++i) {
+        at::Tensor m;
+        if (sgd.try_read("m" + std::to_string(i), m, true))
+            buffers[i] = m.to(options_.device);
+    }
+    sgd_->setMomentumBuffers(std::move(buffers));
+    at::Tensor ranges;
+    archive.read("activation_ranges", ranges, true);
+    auto& trackers = quantizer_->activationRanges();
+    if (ranges.size(0) != static_cast<int64_t>(trackers.size()))
+        throw Error("the checkpoint does not fit this run: it has " +
+                    std::to_string(ranges.size(0)) + " activation ranges, this run " +
+                    std::to_string(trackers.size()));
+    auto r = ranges.accessor<double, 2>();
+    for (size_t i = 0; i < trackers.size(); ++i) {
+        const auto k = static_cast<int64_t>(i);
+        trackers[i].setState(
+            {r[k][0], r[k][1], r[k][2], static_cast<int64_t>(r[k][3]), r[k][4] != 0.0});
+    }
 }
 
 }  // namespace dfq::method

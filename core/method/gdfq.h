@@ -1,6 +1,7 @@
 #pragma once
 
 #include <torch/optim/adam.h>
+#include <torch/serialize/archive.h>
 
 #include <cstdint>
 #include <memory>
@@ -16,6 +17,7 @@ namespace dfq::method {
 // GDFQ's hyperparameters (METHODS.md §1.3, §1.4, §2); the defaults are the CIFAR recipe.
 struct GdfqOptions {
     quant::QuantConfig quant;
+    c10::Device device = c10::kCPU;
     int64_t batchSize = 200;
     int64_t latentDim = 100;
     int64_t generatorChannels = 128;
@@ -55,8 +57,10 @@ class Gdfq {
     // only calibrates activation ranges when `calibrate` is on.
     GdfqStepStats step(bool trainStudent, bool calibrate, double lrG, double lrS);
 
-    // Student logits for real images, without gradients.
+    // Student and teacher logits for real images (on the CPU), without gradients; the images
+    // may be on any device, the logits come back on the CPU.
     at::Tensor studentForward(const at::Tensor& x);
+    at::Tensor teacherForward(const at::Tensor& x);
 
     // The last step's synthetic batch (detached), its labels, the teacher's logits on it, and
     // its BN-statistics distances per teacher BN layer.
@@ -65,16 +69,29 @@ class Gdfq {
     const at::Tensor& lastTeacherLogits() const { return lastTeacherLogits_; }
     const at::Tensor& lastBnMeanMse() const { return lastBnMeanMse_; }
     const at::Tensor& lastBnVarMse() const { return lastBnVarMse_; }
+    // Per teacher BN layer (in BN order): the last batch's per-channel mean and variance.
+    const std::vector<model::BnBatchStats>& lastBnStats() const { return lastBnStats_; }
+
+    // Everything that evolves during a run: generator with its BN statistics, Adam's moments,
+    // the student's parameters, SGD's momentum, the activation ranges. Tensors are stored on the
+    // CPU and loaded onto this run's device.
+    void saveState(torch::serialize::OutputArchive& archive) const;
+    // Throws dfq::Error when the archive does not fit this run (another model or generator).
+    void loadState(torch::serialize::InputArchive& archive);
 
     gen::GdfqGenerator& generator() { return generator_; }
     quant::StudentQuantizer& quantizer() { return *quantizer_; }
     model::ParamStore& studentParams() { return student_; }
+    const model::ParamStore& teacherParams() const { return *teacherParams_; }
     int64_t classes() const { return classes_; }
+    const GdfqOptions& options() const { return options_; }
 
   private:
     const model::Model& teacherModel_;
     GdfqOptions options_;
     int64_t classes_ = 0;
+    model::ParamStore teacherOnDevice_;       // empty on the CPU
+    const model::ParamStore* teacherParams_;  // the teacher's own store, or teacherOnDevice_
     model::Interpreter teacher_;
     model::ParamStore student_;
     std::unique_ptr<quant::StudentQuantizer> quantizer_;
@@ -83,6 +100,7 @@ class Gdfq {
     std::unique_ptr<torch::optim::Adam> adam_;
     std::unique_ptr<NesterovSgd> sgd_;
     at::Tensor lastImages_, lastLabels_, lastTeacherLogits_, lastBnMeanMse_, lastBnVarMse_;
+    std::vector<model::BnBatchStats> lastBnStats_;
 };
 
 }  // namespace dfq::method

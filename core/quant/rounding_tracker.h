@@ -18,6 +18,7 @@ class RoundingTracker {
     // codes[i]: the current integer codes of layer i (any float or integer tensor).
     Step update(const std::vector<at::Tensor>& codes);
     void reset() { previous_.clear(); }
+    bool empty() const { return previous_.empty(); }
 
   private:
     std::vector<at::Tensor> previous_;

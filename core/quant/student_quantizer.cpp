@@ -47,7 +47,7 @@ StudentQuantizer::StudentQuantizer(const model::Graph& graph, const QuantConfig&
             l.activation == ActivationKind::ReLU || l.activation == ActivationKind::ReLU6;
         if (l.role == LayerRole::Activation && relu && config.activationBits > 0) {
             actTracker_[l.index] = static_cast<int>(trackers_.size());
-            trackers_.emplace_back(0.9, config.referenceEmaInflation);
+            trackers_.emplace_back(config.activationMomentum, config.referenceEmaInflation);
         }
     }
     for (const auto& [path, bits] : config.weightBitsOverride) {
@@ -77,20 +77,26 @@ at::Tensor StudentQuantizer::output(const Layer& layer, const at::Tensor& y) {
     const int t = actTracker_[layer.index];
     if (t < 0)
         return y;
-    RangeTracker& tracker = trackers_[t];
     if (calibrating_)
-        tracker.update(y);
-    if (!tracker.calibrated())
+        trackers_[t].update(y);
+    if (!trackers_[t].calibrated())
         return y;
-    double lo = tracker.lo(), hi = tracker.hi();
+    return fakeQuantize(y, activationGrid(layer, y.options().requires_grad(false)));
+}
+
+QuantGrid StudentQuantizer::activationGrid(const Layer& layer,
+                                           const at::TensorOptions& options) const {
+    const int t = actTracker_.at(layer.index);
+    if (t < 0 || !trackers_[t].calibrated())
+        return {};
+    double lo = trackers_[t].lo(), hi = trackers_[t].hi();
     if (config_.symmetric) {
         const double m = std::max(std::abs(lo), std::abs(hi));
         lo = -m;
         hi = m;
     }
-    const auto opts = y.options().requires_grad(false);
-    return fakeQuantize(y, makeGrid(at::scalar_tensor(lo, opts), at::scalar_tensor(hi, opts),
-                                    config_.activationBits));
+    return makeGrid(at::scalar_tensor(lo, options), at::scalar_tensor(hi, options),
+                    config_.activationBits);
 }
 
 void StudentQuantizer::setCalibrating(bool on) {

@@ -24,6 +24,8 @@ struct QuantConfig {
     std::map<std::string, int> weightBitsOverride;
     // The reference's EMA range inflation (see RangeTracker).
     bool referenceEmaInflation = false;
+    // EMA momentum of the activation ranges (the reference: 0.9).
+    double activationMomentum = 0.9;
 };
 
 // The student's quantizers as interpreter hooks: weights through fake-quant with a fresh
@@ -53,9 +55,13 @@ class StudentQuantizer : public model::LayerHooks {
     std::vector<RangeTracker>& activationRanges() { return trackers_; }
     const std::vector<RangeTracker>& activationRanges() const { return trackers_; }
 
-  private:
+    // The grid a weight of `bits` bits is quantized on (per channel or per tensor).
     QuantGrid weightGrid(const at::Tensor& w, int bits) const;
+    // The grid of a quantized activation at its current range (undefined tensors before the
+    // first calibration batch).
+    QuantGrid activationGrid(const model::Layer& layer, const at::TensorOptions& options) const;
 
+  private:
     const model::Graph& graph_;
     QuantConfig config_;
     std::vector<int> weightBits_;  // per layer index

@@ -30,13 +30,22 @@ struct EvalStats {
     double seconds = 0;
 };
 
+// One BN layer's per-channel statistics of a synthetic batch (mean and biased variance of the
+// layer's input) beside the layer's running statistics.
+struct BnChannels {
+    std::string layer;
+    std::vector<double> batchMean, batchVar;
+    std::vector<double> runningMean, runningVar;
+};
+
 // Per BatchNorm layer of the teacher: how far the synthetic batch's statistics are from the
-// running statistics.
+// running statistics; per channel for the requested layers.
 struct BnMatch {
     int64_t step = 0;
     std::vector<std::string> layers;
     std::vector<double> meanMse;
     std::vector<double> varMse;
+    std::vector<BnChannels> channels;
 };
 
 // Fraction of quantized weights whose integer code changed in the last student step.
@@ -66,12 +75,16 @@ struct RunSummary {
     double lastTop1 = -1;
     int64_t iterations = 0;
     double wallSeconds = 0;
-    bool cancelled = false;
+    std::string status = "running";  // finished | cancelled | diverged | failed
+    std::string error;               // why, when diverged or failed
+    std::string modelSha256;
 };
 
 class Observer {
   public:
     virtual ~Observer() = default;
+    // Before onStart when the run continues from a checkpoint after `step` iterations.
+    virtual void onResume(int64_t /*step*/, const RunSummary& /*soFar*/) {}
     virtual void onStart(const std::string& /*resolvedConfigYaml*/, int64_t /*totalSteps*/) {}
     virtual void onIteration(const IterationStats&) {}
     virtual void onBaseline(const std::string& /*name: "fp" or "ptq"*/, double /*top1*/) {}

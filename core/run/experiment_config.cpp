@@ -17,9 +17,9 @@ namespace dfq::run {
 namespace {
 
 using C = ExperimentConfig;
-using Field =
-    std::variant<int64_t C::*, double C::*, bool C::*, std::string C::*, std::vector<int64_t> C::*,
-                 std::vector<double> C::*, std::map<std::string, int64_t> C::*>;
+using Field = std::variant<int64_t C::*, double C::*, bool C::*, std::string C::*,
+                           std::vector<int64_t> C::*, std::vector<double> C::*,
+                           std::vector<std::string> C::*, std::map<std::string, int64_t> C::*>;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
@@ -90,6 +90,10 @@ const std::vector<KeySpec>& schema() {
          "Mixed precision: module path -> weight bits for that layer (0 = full precision).", 0, 16},
         {"quant.reference_ema_inflation", &C::quantReferenceEmaInflation,
          "Reproduce the reference code's inflated early EMA activation ranges."},
+        {"quant.activation_momentum", &C::quantActivationMomentum,
+         "Momentum of the EMA that tracks each activation's min and max while calibrating (the "
+         "reference: 0.9, i.e. about the last 10 batches; closer to 1 averages more batches).",
+         0, 0.99999},
         {"schedule.epochs", &C::scheduleEpochs, "Epochs.", 1, 1e6},
         {"schedule.iterations", &C::scheduleIterations, "Iterations per epoch.", 1, 1e9},
         {"schedule.warmup_epochs", &C::scheduleWarmupEpochs,
@@ -126,6 +130,13 @@ const std::vector<KeySpec>& schema() {
         {"output.dir", &C::outputDir, "Folder that receives the run folders."},
         {"output.sample_every", &C::outputSampleEvery,
          "Iterations between saved grids of synthetic samples.", 1, 1e9},
+        {"output.bn_every", &C::outputBnEvery,
+         "Iterations between BatchNorm-statistics reports (bn_match.csv, bn_channels.csv).", 1,
+         1e9},
+        {"output.bn_channel_layers", &C::outputBnChannelLayers,
+         "BatchNorm layers (module paths) whose per-channel batch mean and variance are reported "
+         "against the running statistics. Empty: every BN layer when they hold at most 2,048 "
+         "channels together, else the first and the last."},
     };
     return specs;
 }
@@ -232,11 +243,15 @@ void assign(C& c, const KeySpec& s, const YAML::Node& node, const std::string& s
                 if (!node.IsSequence())
                     fail(source, s, "must be a list");
                 for (const auto& item : node) {
-                    const double d = scalarAs<double>(source, s, item, "a list of numbers");
-                    if (std::is_integral_v<E> && d != std::floor(d))
-                        fail(source, s, "must be a list of integers");
-                    checkRange(source, s, d);
-                    out.push_back(static_cast<E>(d));
+                    if constexpr (std::is_same_v<E, std::string>) {
+                        out.push_back(scalarAs<std::string>(source, s, item, "a list of text"));
+                    } else {
+                        const double d = scalarAs<double>(source, s, item, "a list of numbers");
+                        if (std::is_integral_v<E> && d != std::floor(d))
+                            fail(source, s, "must be a list of integers");
+                        checkRange(source, s, d);
+                        out.push_back(static_cast<E>(d));
+                    }
                 }
                 if (s.listSize >= 0 && !out.empty() && static_cast<int>(out.size()) != s.listSize)
                     fail(source, s, "must have " + std::to_string(s.listSize) + " entries");

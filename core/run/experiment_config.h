@@ -40,6 +40,7 @@ struct ExperimentConfig {
     std::string quantFirstLast = "quantized";  // quantized | 8bit | fp
     std::map<std::string, int64_t> quantLayerBits;
     bool quantReferenceEmaInflation = false;
+    double quantActivationMomentum = 0.9;
 
     // schedule
     int64_t scheduleEpochs = 400;
@@ -69,6 +70,8 @@ struct ExperimentConfig {
     // output
     std::string outputDir = "runs";
     int64_t outputSampleEvery = 100;
+    int64_t outputBnEvery = 10;
+    std::vector<std::string> outputBnChannelLayers;
 
     // model.path with `demo` resolved to the built-in teacher's file.
     std::string resolvedModelPath() const;

@@ -7,6 +7,9 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <functional>
+#include <limits>
+#include <sstream>
 
 #include "../error.h"
 #include "../json_writer.h"
@@ -36,10 +39,55 @@ std::string safeName(const std::string& name) {
     return out.empty() ? "run" : out;
 }
 
-void openCsv(std::ofstream& out, const fs::path& path) {
-    out.open(path);
+void openCsv(std::ofstream& out, const fs::path& path,
+             std::ios::openmode mode = std::ios::out | std::ios::trunc) {
+    out.open(path, mode);
     if (!out)
         throw Error(path.string() + ": cannot write");
+}
+
+constexpr const char* kMetricsHeader =
+    "step,epoch,iteration,g_ce,g_bns,g_loss,s_ce,s_kd,s_loss,student_trained,calibrating,lr_g,"
+    "lr_s,it_per_s,g_ms,s_ms\n";
+constexpr const char* kEvalHeader = "epoch,step,top1,top5,best_top1,seconds\n";
+constexpr const char* kBnChannelsHeader =
+    "step,layer,channel,batch_mean,batch_var,running_mean,running_var\n";
+
+// Keeps the header and the rows `keep` accepts (given the row's comma-separated fields); returns
+// whether the file has a header.
+bool filterCsv(const fs::path& path,
+               const std::function<bool(const std::vector<std::string>&)>& keep) {
+    std::ifstream in(path);
+    if (!in)
+        return false;
+    std::string line, out;
+    bool header = false, first = true;
+    while (std::getline(in, line)) {
+        if (first) {
+            first = false;
+            header = true;
+            out += line + "\n";
+            continue;
+        }
+        std::vector<std::string> fields;
+        std::stringstream ss(line);
+        for (std::string f; std::getline(ss, f, ',');)
+            fields.push_back(f);
+        // A row cut short by a crash has fewer fields than its neighbours; drop it.
+        if (!fields.empty() && !line.empty() && keep(fields))
+            out += line + "\n";
+    }
+    in.close();
+    writeFileAtomically(path.string(), out);
+    return header;
+}
+
+int64_t toStep(const std::string& s) {
+    try {
+        return std::stoll(s);
+    } catch (const std::exception&) {
+        return std::numeric_limits<int64_t>::max();
+    }
 }
 
 std::string fmt(double v) {
@@ -95,17 +143,53 @@ RunDirectory::RunDirectory(const std::string& parent, const std::string& name,
     if (ec)
         throw Error(path_ + ": cannot create the run folder (" + ec.message() + ")");
     openCsv(metrics_, fs::path(path_) / "metrics.csv");
-    metrics_ << "step,epoch,iteration,g_ce,g_bns,g_loss,s_ce,s_kd,s_loss,student_trained,"
-                "calibrating,lr_g,lr_s,it_per_s,g_ms,s_ms\n";
+    metrics_ << kMetricsHeader;
     openCsv(eval_, fs::path(path_) / "eval.csv");
-    eval_ << "epoch,step,top1,top5,best_top1,seconds\n";
+    eval_ << kEvalHeader;
     openCsv(bnMatch_, fs::path(path_) / "bn_match.csv");
+    openCsv(bnChannels_, fs::path(path_) / "bn_channels.csv");
+    bnChannels_ << kBnChannelsHeader;
     openCsv(rounding_, fs::path(path_) / "rounding.csv");
 }
 
+RunDirectory RunDirectory::reopen(const std::string& path) {
+    if (!fs::is_regular_file(fs::path(path) / "config.yaml"))
+        throw Error(path + ": not a run folder (it has no config.yaml)");
+    RunDirectory d;
+    d.path_ = path;
+    return d;
+}
+
+void RunDirectory::onResume(int64_t step, const RunSummary& soFar) {
+    const fs::path dir(path_);
+    auto before = [&](const std::vector<std::string>& f) { return toStep(f[0]) < step; };
+    const auto app = std::ios::out | std::ios::app;
+    auto reopenCsv = [&](std::ofstream& out, const char* name, const char* header) {
+        const bool hasHeader = filterCsv(dir / name, before);
+        openCsv(out, dir / name, app);
+        if (!hasHeader && header)
+            out << header;
+        return hasHeader;
+    };
+    reopenCsv(metrics_, "metrics.csv", kMetricsHeader);
+    bnHeader_ = reopenCsv(bnMatch_, "bn_match.csv", nullptr);
+    reopenCsv(bnChannels_, "bn_channels.csv", kBnChannelsHeader);
+    roundingHeader_ = reopenCsv(rounding_, "rounding.csv", nullptr);
+    // eval.csv: baselines the checkpoint knows, and evaluations up to its iteration.
+    const bool evalHeader = filterCsv(dir / "eval.csv", [&](const std::vector<std::string>& f) {
+        if (f[0] == "fp")
+            return soFar.fpTop1 >= 0;
+        if (f[0] == "ptq")
+            return soFar.ptqTop1 >= 0;
+        return f.size() > 1 && toStep(f[1]) <= step;
+    });
+    openCsv(eval_, dir / "eval.csv", app);
+    if (!evalHeader)
+        eval_ << kEvalHeader;
+}
+
 void RunDirectory::onStart(const std::string& yaml, int64_t) {
-    writeFileAtomically((fs::path(path_) / "config.yaml").string(),
-                        "# " + versionString() + "\n" + yaml);
+    writeFileAtomically((fs::path(path_) / "config.yaml").string(), yaml);
 }
 
 void RunDirectory::onIteration(const IterationStats& s) {
@@ -142,6 +226,12 @@ void RunDirectory::onBnMatch(const BnMatch& m) {
         bnMatch_ << ',' << fmt(m.meanMse[i]) << ',' << fmt(m.varMse[i]);
     bnMatch_ << '\n';
     bnMatch_.flush();
+    for (const auto& ch : m.channels)
+        for (size_t c = 0; c < ch.batchMean.size(); ++c)
+            bnChannels_ << m.step << ',' << ch.layer << ',' << c << ',' << fmt(ch.batchMean[c])
+                        << ',' << fmt(ch.batchVar[c]) << ',' << fmt(ch.runningMean[c]) << ','
+                        << fmt(ch.runningVar[c]) << '\n';
+    bnChannels_.flush();
 }
 
 void RunDirectory::onRounding(const RoundingStats& r) {
@@ -180,7 +270,11 @@ void RunDirectory::onFinish(const RunSummary& s) {
     top1("last_top1", s.lastTop1);
     w.key("iterations").value(s.iterations);
     w.key("wall_seconds").value(s.wallSeconds);
-    w.key("cancelled").value(s.cancelled);
+    w.key("status").value(s.status);
+    w.key("model_sha256").value(s.modelSha256);
+    w.key("version").value(versionString());
+    if (!s.error.empty())
+        w.key("error").value(s.error);
     w.endObject();
     writeFileAtomically((fs::path(path_) / "summary.json").string(), w.str() + "\n");
 }

@@ -8,17 +8,25 @@
 
 namespace dfq::run {
 
-// The run folder, written as the run goes: config.yaml (resolved), metrics.csv, eval.csv,
-// bn_match.csv, rounding.csv, samples/step-N.png and summary.json. CSV rows are flushed as they
-// come; config.yaml and summary.json are written to a temporary name and renamed, so a crash
-// never leaves a half-written file.
+// The run folder, written as the run goes (docs/run-folder.md): config.yaml (resolved),
+// metrics.csv, eval.csv, bn_match.csv, bn_channels.csv, rounding.csv, samples/step-N.png,
+// checkpoints/last.pt, quantized_student.pt and summary.json. CSV rows are flushed as they
+// come; every other file is written to a temporary name and renamed, so a crash never leaves a
+// half-written file.
 class RunDirectory : public Observer {
   public:
     // Creates <parent>/<YYYYMMDD-HHMMSS>-<name>/, or exactly `exactPath` when given.
     RunDirectory(const std::string& parent, const std::string& name,
                  const std::string& exactPath = "");
+    // An existing run folder, to continue: its CSVs are cut back to the checkpoint's iteration
+    // when the run resumes (onResume) and appended to from there.
+    static RunDirectory reopen(const std::string& path);
     const std::string& path() const { return path_; }
+    std::string configPath() const { return path_ + "/config.yaml"; }
+    std::string checkpointPath() const { return path_ + "/checkpoints/last.pt"; }
+    std::string studentPath() const { return path_ + "/quantized_student.pt"; }
 
+    void onResume(int64_t step, const RunSummary& soFar) override;
     void onStart(const std::string& resolvedConfigYaml, int64_t totalSteps) override;
     void onIteration(const IterationStats& s) override;
     void onBaseline(const std::string& name, double top1) override;
@@ -29,8 +37,10 @@ class RunDirectory : public Observer {
     void onFinish(const RunSummary& s) override;
 
   private:
+    RunDirectory() = default;
+
     std::string path_;
-    std::ofstream metrics_, eval_, bnMatch_, rounding_;
+    std::ofstream metrics_, eval_, bnMatch_, bnChannels_, rounding_;
     bool bnHeader_ = false, roundingHeader_ = false;
 };
 

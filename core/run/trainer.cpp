@@ -9,10 +9,14 @@
 
 #include "../data/dataset.h"
 #include "../data/evaluator.h"
+#include "../device.h"
 #include "../error.h"
 #include "../method/gdfq.h"
 #include "../model/model.h"
 #include "../quant/rounding_tracker.h"
+#include "../runtime.h"
+#include "../sha256.h"
+#include "checkpoint.h"
 
 namespace dfq::run {
 
@@ -36,12 +40,14 @@ quant::QuantConfig quantConfig(const ExperimentConfig& c) {
     for (const auto& [path, bits] : c.quantLayerBits)
         q.weightBitsOverride[path] = static_cast<int>(bits);
     q.referenceEmaInflation = c.quantReferenceEmaInflation;
+    q.activationMomentum = c.quantActivationMomentum;
     return q;
 }
 
 method::GdfqOptions gdfqOptions(const ExperimentConfig& c, const model::ModelMeta& meta) {
     method::GdfqOptions o;
     o.quant = quantConfig(c);
+    o.device = resolveDevice(c.device);
     o.batchSize = c.generatorBatchSize;
     o.latentDim = c.generatorLatentDim;
     o.generatorChannels = c.generatorChannels;
@@ -77,7 +83,7 @@ model::ModelMeta resolvedMeta(const model::Model& teacher, const ExperimentConfi
 // Up to 64 images of the batch, denormalized to uint8 for display, with the teacher's top-k.
 SampleBatch sampleBatch(const method::Gdfq& g, const model::ModelMeta& meta, int64_t step) {
     const int64_t n = std::min<int64_t>(64, g.lastImages().size(0));
-    at::Tensor x = g.lastImages().narrow(0, 0, n).to(at::kFloat);
+    at::Tensor x = g.lastImages().narrow(0, 0, n).to(at::kCPU, at::kFloat);
     const int64_t c = x.size(1);
     auto channelTensor = [&](const std::vector<double>& v, double fallback) {
         if (v.empty())
@@ -98,9 +104,9 @@ SampleBatch sampleBatch(const method::Gdfq& g, const model::ModelMeta& meta, int
     s.height = x.size(2);
     s.width = x.size(3);
     s.pixels.assign(pixels.data_ptr<uint8_t>(), pixels.data_ptr<uint8_t>() + pixels.numel());
-    at::Tensor labels = g.lastLabels().narrow(0, 0, n).contiguous();
+    at::Tensor labels = g.lastLabels().narrow(0, 0, n).cpu().contiguous();
     s.labels.assign(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + n);
-    at::Tensor probs = at::softmax(g.lastTeacherLogits().narrow(0, 0, n), 1);
+    at::Tensor probs = at::softmax(g.lastTeacherLogits().narrow(0, 0, n).cpu(), 1);
     s.topK = std::min<int64_t>(3, probs.size(1));
     auto [values, indices] = probs.topk(s.topK, 1);
     values = values.contiguous();
@@ -111,8 +117,54 @@ SampleBatch sampleBatch(const method::Gdfq& g, const model::ModelMeta& meta, int
 }
 
 std::vector<double> toVector(const at::Tensor& t) {
-    at::Tensor c = t.to(at::kDouble).contiguous();
+    at::Tensor c = t.to(at::kCPU, at::kDouble).contiguous();
     return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
+}
+
+// The BN layers (indices into `bn`) reported per channel: the configured ones, else every layer
+// when they hold at most 2,048 channels together, else the first and the last.
+std::vector<int> bnChannelLayers(const ExperimentConfig& c,
+                                 const std::vector<const model::Layer*>& bn,
+                                 const model::ParamStore& params) {
+    std::vector<int> out;
+    for (const auto& name : c.outputBnChannelLayers) {
+        auto it = std::find_if(bn.begin(), bn.end(), [&](auto* l) { return l->path == name; });
+        if (it == bn.end()) {
+            std::string known;
+            for (auto* l : bn)
+                known += (known.empty() ? "" : ", ") + l->path;
+            throw Error("output.bn_channel_layers: '" + name +
+                        "' is not a BatchNorm layer of the model; its BN layers are: " + known);
+        }
+        out.push_back(static_cast<int>(it - bn.begin()));
+    }
+    if (!c.outputBnChannelLayers.empty() || bn.empty())
+        return out;
+    int64_t channels = 0;
+    for (auto* l : bn)
+        channels += params.tensor(l->runningMeanParam).numel();
+    if (channels <= 2048) {
+        for (size_t i = 0; i < bn.size(); ++i)
+            out.push_back(static_cast<int>(i));
+    } else {
+        out = {0, static_cast<int>(bn.size()) - 1};
+        if (bn.size() == 1)
+            out.pop_back();
+    }
+    return out;
+}
+
+BnMatch bnMatch(const method::Gdfq& g, int64_t step, const std::vector<std::string>& names,
+                const std::vector<const model::Layer*>& bn, const std::vector<int>& channelLayers,
+                const model::ParamStore& teacher) {
+    BnMatch m{step, names, toVector(g.lastBnMeanMse()), toVector(g.lastBnVarMse()), {}};
+    for (int i : channelLayers) {
+        const auto& st = g.lastBnStats().at(i);
+        m.channels.push_back({bn[i]->path, toVector(st.mean), toVector(st.var),
+                              toVector(teacher.tensor(bn[i]->runningMeanParam)),
+                              toVector(teacher.tensor(bn[i]->runningVarParam))});
+    }
+    return m;
 }
 
 }  // namespace
@@ -126,14 +178,17 @@ double multistepLr(double base, int64_t epoch, const std::vector<int64_t>& miles
     return lr;
 }
 
-Trainer::Trainer(const ExperimentConfig& config, std::vector<Observer*> observers)
-    : config_(config), observers_(std::move(observers)) {}
+Trainer::Trainer(const ExperimentConfig& config, std::vector<Observer*> observers,
+                 TrainerFiles files)
+    : config_(config), observers_(std::move(observers)), files_(std::move(files)) {}
 
 RunSummary Trainer::run(RunControl* control) {
     const auto start = Clock::now();
     const ExperimentConfig& c = config_;
+    const std::string configYaml = toYaml(c);
     at::manual_seed(static_cast<uint64_t>(c.seed));
     model::Model teacher = model::Model::load(c.resolvedModelPath());
+    const std::string modelSha = sha256File(teacher.path());
     const model::ModelMeta meta = resolvedMeta(teacher, c);
     teacher.setMeta(meta);
 
@@ -150,124 +205,179 @@ RunSummary Trainer::run(RunControl* control) {
 
     method::Gdfq gdfq(teacher, gdfqOptions(c, meta));
     std::vector<std::string> bnNames, quantNames;
+    std::vector<const model::Layer*> bnLayers;
     for (const auto& l : teacher.graph()->layers())
-        if (l.role == model::LayerRole::BatchNorm)
+        if (l.role == model::LayerRole::BatchNorm) {
             bnNames.push_back(l.path);
+            bnLayers.push_back(&l);
+        }
     for (int idx : gdfq.quantizer().quantizedWeightLayers())
         quantNames.push_back(teacher.graph()->layers()[idx].path);
+    const std::vector<int> channelLayers = bnChannelLayers(c, bnLayers, teacher.params());
+
+    RunSummary summary;
+    summary.modelSha256 = modelSha;
+    int64_t step = 0;
+    double wallBefore = 0;
+    if (!files_.resumeFrom.empty()) {
+        const ResumeState r = loadCheckpoint(files_.resumeFrom, configYaml, modelSha, gdfq);
+        step = r.step;
+        wallBefore = r.wallSeconds;
+        summary = r.summary;
+        summary.modelSha256 = modelSha;
+        for (auto* o : observers_)
+            o->onResume(step, summary);
+    }
 
     const int64_t total = c.scheduleEpochs * c.scheduleIterations;
+    const std::string provenance = "# " + versionString() + "\n# model: " + teacher.path() +
+                                   "\n# model sha256: " + modelSha +
+                                   "\n# device: " + gdfq.options().device.str() + "\n";
     for (auto* o : observers_)
-        o->onStart(toYaml(c), total);
+        o->onStart(provenance + configYaml, total);
     auto log = [&](const std::string& line) {
         for (auto* o : observers_)
             o->onLog(line);
     };
-
-    RunSummary summary;
-    auto evaluateWith = [&](const data::ForwardFn& fn) {
-        return data::evaluate(fn, *evalData, meta.inputShape, norm, c.dataBatchSize);
+    log("device: " + gdfq.options().device.str());
+    if (step > 0)
+        log("resumed at iteration " + std::to_string(step));
+    auto saveCheckpoint = [&] {
+        if (!files_.checkpoint.empty())
+            writeCheckpoint(files_.checkpoint, configYaml, modelSha, gdfq, step, summary,
+                            wallBefore + seconds(start));
     };
-    if (evalData) {
-        model::Interpreter fp(teacher.graph(), &teacher.params());
-        summary.fpTop1 = evaluateWith([&](const at::Tensor& x) { return fp.forward(x); }).top1;
-        for (auto* o : observers_)
-            o->onBaseline("fp", summary.fpTop1);
-    }
-    auto studentTop1 = [&] {
-        return evaluateWith([&](const at::Tensor& x) { return gdfq.studentForward(x); });
-    };
-    // The PTQ baseline: the quantized student with the ranges calibrated on the generator's
-    // warm-up batches, before any student update.
-    auto ptqBaseline = [&] {
-        if (!evalData || summary.ptqTop1 >= 0)
-            return;
-        summary.ptqTop1 = studentTop1().top1;
-        for (auto* o : observers_)
-            o->onBaseline("ptq", summary.ptqTop1);
-    };
-
-    quant::RoundingTracker rounding;
-    int64_t step = 0;
-    const auto loopStart = Clock::now();
-    for (int64_t epoch = 0; epoch < c.scheduleEpochs && !summary.cancelled; ++epoch) {
-        const double lrG =
-            multistepLr(c.generatorLr, epoch, c.scheduleLrMilestones, c.scheduleLrGamma);
-        const double lrS =
-            multistepLr(c.studentLr, epoch, c.scheduleLrMilestones, c.scheduleLrGamma);
-        const bool trainStudent = epoch >= c.scheduleWarmupEpochs;
-        const bool calibrate = epoch < c.scheduleCalibrationEpochs;
-        if (trainStudent)
-            ptqBaseline();
-        if (epoch == c.scheduleWarmupEpochs && trainStudent)
-            log("epoch " + std::to_string(epoch + 1) + ": warm-up done, the student trains");
-        for (int64_t it = 0; it < c.scheduleIterations; ++it, ++step) {
-            while (control && control->pause && !control->cancel)
-                std::this_thread::sleep_for(std::chrono::milliseconds(50));
-            if (control && control->cancel) {
-                summary.cancelled = true;
-                log("cancelled at iteration " + std::to_string(step));
-                break;
-            }
-            const auto s = gdfq.step(trainStudent, calibrate, lrG, lrS);
-            if (!std::isfinite(s.generatorLoss) ||
-                (s.studentTrained && !std::isfinite(s.studentLoss)))
-                throw Error("the run diverged at iteration " + std::to_string(step + 1) +
-                            " (a loss is not finite); try lower learning rates");
-            IterationStats is;
-            is.epoch = epoch;
-            is.iteration = it;
-            is.step = step;
-            is.totalSteps = total;
-            is.generatorCe = s.generatorCe;
-            is.generatorBns = s.generatorBns;
-            is.generatorLoss = s.generatorLoss;
-            is.studentCe = s.studentCe;
-            is.studentKd = s.studentKd;
-            is.studentLoss = s.studentLoss;
-            is.studentTrained = s.studentTrained;
-            is.calibrating = calibrate;
-            is.lrGenerator = lrG;
-            is.lrStudent = trainStudent ? lrS : 0.0;
-            is.iterationsPerSecond = static_cast<double>(step + 1) / seconds(loopStart);
-            is.generatorMs = 1e3 * s.generatorSeconds;
-            is.studentMs = 1e3 * s.studentSeconds;
-            for (auto* o : observers_)
-                o->onIteration(is);
-
-            if (s.studentTrained) {
-                auto r = rounding.update(gdfq.quantizer().weightCodes(gdfq.studentParams()));
-                RoundingStats rs{step, quantNames, r.perLayer, r.overall};
-                for (auto* o : observers_)
-                    o->onRounding(rs);
-            }
-            if (step % 10 == 0) {
-                BnMatch bm{step, bnNames, toVector(gdfq.lastBnMeanMse()),
-                           toVector(gdfq.lastBnVarMse())};
-                for (auto* o : observers_)
-                    o->onBnMatch(bm);
-            }
-            if (step % c.outputSampleEvery == 0) {
-                const SampleBatch sb = sampleBatch(gdfq, meta, step);
-                for (auto* o : observers_)
-                    o->onSamples(sb);
-            }
-        }
+    auto finish = [&](const std::string& status, const std::string& error) {
+        summary.status = status;
+        summary.error = error;
         summary.iterations = step;
-        if (evalData && !summary.cancelled) {
-            const auto r = studentTop1();
-            summary.lastTop1 = r.top1;
-            summary.bestTop1 = std::max(summary.bestTop1, r.top1);
-            EvalStats es{epoch, step, r.top1, r.top5, summary.bestTop1, r.seconds};
+        summary.wallSeconds = wallBefore + seconds(start);
+        for (auto* o : observers_)
+            o->onFinish(summary);
+    };
+
+    try {
+        auto evaluateWith = [&](const data::ForwardFn& fn) {
+            return data::evaluate(fn, *evalData, meta.inputShape, norm, c.dataBatchSize);
+        };
+        if (evalData && summary.fpTop1 < 0) {
+            summary.fpTop1 =
+                evaluateWith([&](const at::Tensor& x) { return gdfq.teacherForward(x); }).top1;
             for (auto* o : observers_)
-                o->onEval(es);
+                o->onBaseline("fp", summary.fpTop1);
         }
+        auto studentTop1 = [&] {
+            return evaluateWith([&](const at::Tensor& x) { return gdfq.studentForward(x); });
+        };
+        // The PTQ baseline: the quantized student with the ranges calibrated on the generator's
+        // warm-up batches, before any student update.
+        auto ptqBaseline = [&] {
+            if (!evalData || summary.ptqTop1 >= 0)
+                return;
+            summary.ptqTop1 = studentTop1().top1;
+            for (auto* o : observers_)
+                o->onBaseline("ptq", summary.ptqTop1);
+        };
+
+        quant::RoundingTracker rounding;
+        const int64_t resumedAt = step;
+        const auto loopStart = Clock::now();
+        bool cancelled = false;
+        for (int64_t epoch = step / c.scheduleIterations; epoch < c.scheduleEpochs && !cancelled;
+             ++epoch) {
+            const double lrG =
+                multistepLr(c.generatorLr, epoch, c.scheduleLrMilestones, c.scheduleLrGamma);
+            const double lrS =
+                multistepLr(c.studentLr, epoch, c.scheduleLrMilestones, c.scheduleLrGamma);
+            const bool trainStudent = epoch >= c.scheduleWarmupEpochs;
+            const bool calibrate = epoch < c.scheduleCalibrationEpochs;
+            if (trainStudent) {
+                ptqBaseline();
+                // Codes before the first update of this process, so every step's crossings count.
+                if (rounding.empty())
+                    rounding.update(gdfq.quantizer().weightCodes(gdfq.studentParams()));
+            }
+            if (epoch == c.scheduleWarmupEpochs && trainStudent && step % c.scheduleIterations == 0)
+                log("epoch " + std::to_string(epoch + 1) + ": warm-up done, the student trains");
+            for (int64_t it = step % c.scheduleIterations; it < c.scheduleIterations;
+                 ++it, ++step) {
+                while (control && control->pause && !control->cancel)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                if (control && control->cancel) {
+                    cancelled = true;
+                    log("cancelled at iteration " + std::to_string(step));
+                    break;
+                }
+                const auto s = gdfq.step(trainStudent, calibrate, lrG, lrS);
+                if (!std::isfinite(s.generatorLoss) ||
+                    (s.studentTrained && !std::isfinite(s.studentLoss))) {
+                    const std::string msg = "the run diverged at iteration " +
+                                            std::to_string(step + 1) +
+                                            " (a loss is not finite); try lower learning rates";
+                    log(msg);
+                    finish("diverged", msg);
+                    return summary;
+                }
+                IterationStats is;
+                is.epoch = epoch;
+                is.iteration = it;
+                is.step = step;
+                is.totalSteps = total;
+                is.generatorCe = s.generatorCe;
+                is.generatorBns = s.generatorBns;
+                is.generatorLoss = s.generatorLoss;
+                is.studentCe = s.studentCe;
+                is.studentKd = s.studentKd;
+                is.studentLoss = s.studentLoss;
+                is.studentTrained = s.studentTrained;
+                is.calibrating = calibrate;
+                is.lrGenerator = lrG;
+                is.lrStudent = trainStudent ? lrS : 0.0;
+                is.iterationsPerSecond =
+                    static_cast<double>(step + 1 - resumedAt) / seconds(loopStart);
+                is.generatorMs = 1e3 * s.generatorSeconds;
+                is.studentMs = 1e3 * s.studentSeconds;
+                for (auto* o : observers_)
+                    o->onIteration(is);
+
+                if (s.studentTrained) {
+                    auto r = rounding.update(gdfq.quantizer().weightCodes(gdfq.studentParams()));
+                    RoundingStats rs{step, quantNames, r.perLayer, r.overall};
+                    for (auto* o : observers_)
+                        o->onRounding(rs);
+                }
+                if (step % c.outputBnEvery == 0) {
+                    const BnMatch bm =
+                        bnMatch(gdfq, step, bnNames, bnLayers, channelLayers, teacher.params());
+                    for (auto* o : observers_)
+                        o->onBnMatch(bm);
+                }
+                if (step % c.outputSampleEvery == 0) {
+                    const SampleBatch sb = sampleBatch(gdfq, meta, step);
+                    for (auto* o : observers_)
+                        o->onSamples(sb);
+                }
+            }
+            summary.iterations = step;
+            if (evalData && !cancelled) {
+                const auto r = studentTop1();
+                summary.lastTop1 = r.top1;
+                summary.bestTop1 = std::max(summary.bestTop1, r.top1);
+                EvalStats es{epoch, step, r.top1, r.top5, summary.bestTop1, r.seconds};
+                for (auto* o : observers_)
+                    o->onEval(es);
+            }
+            saveCheckpoint();
+        }
+        if (!cancelled)
+            ptqBaseline();
+        if (!cancelled && !files_.exportStudent.empty())
+            exportStudent(files_.exportStudent, teacher, gdfq);
+        finish(cancelled ? "cancelled" : "finished", "");
+    } catch (const std::exception& e) {
+        finish("failed", e.what());
+        throw;
     }
-    if (!summary.cancelled)
-        ptqBaseline();
-    summary.wallSeconds = seconds(start);
-    for (auto* o : observers_)
-        o->onFinish(summary);
     return summary;
 }
 

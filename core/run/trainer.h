@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <string>
 #include <vector>
 
 #include "events.h"
@@ -18,16 +19,26 @@ struct RunControl {
 // calibration epochs, the multistep learning-rate schedule, the FP and PTQ baselines and an
 // evaluation on real data after every epoch when data is configured. Reports through the
 // observers; plain single-threaded LibTorch code.
+// Files a run reads and writes beside its observers' (all optional).
+struct TrainerFiles {
+    std::string checkpoint;     // written at the end of every epoch and on cancel
+    std::string resumeFrom;     // a checkpoint of a run of the same configuration
+    std::string exportStudent;  // the quantized student, written at the end
+};
+
 class Trainer {
   public:
-    Trainer(const ExperimentConfig& config, std::vector<Observer*> observers);
-    // Throws dfq::Error for bad models, data or configurations. A cancelled run returns normally
-    // with summary.cancelled set, after its observers saw onFinish.
+    Trainer(const ExperimentConfig& config, std::vector<Observer*> observers,
+            TrainerFiles files = {});
+    // Throws dfq::Error for bad models, data, configurations or checkpoints. A cancelled or
+    // diverged run returns normally with summary.status set; every run that started, a failed
+    // one too, ends with onFinish.
     RunSummary run(RunControl* control = nullptr);
 
   private:
     ExperimentConfig config_;
     std::vector<Observer*> observers_;
+    TrainerFiles files_;
 };
 
 // The learning rate at a 0-based epoch under the multistep schedule: base * gamma^(number of

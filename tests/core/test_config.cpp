@@ -3,9 +3,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/device.h"
 #include "core/error.h"
 #include "core/run/demo_teacher.h"
 #include "core/run/experiment_config.h"
+#include "core/sha256.h"
 #include "fixtures.h"
 
 using dfq::run::ExperimentConfig;
@@ -110,4 +112,25 @@ TEST(ExperimentConfig, ReferenceDocumentationIsCurrent) {
     text << in.rdbuf();
     EXPECT_EQ(text.str(), dfq::run::configReferenceMarkdown())
         << "regenerate it with: build/app/dfq config-reference > docs/config.md";
+}
+
+TEST(Sha256, KnownDigests) {
+    EXPECT_EQ(dfq::sha256Hex(""),
+              "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    EXPECT_EQ(dfq::sha256Hex("abc"),
+              "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    // Two blocks of padding.
+    EXPECT_EQ(dfq::sha256Hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+              "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    EXPECT_EQ(dfq::sha256Hex(std::string(1000000, 'a')),
+              "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST(Device, ResolvesAutoAndRefusesMissingCuda) {
+    EXPECT_TRUE(dfq::resolveDevice("cpu").is_cpu());
+    EXPECT_EQ(dfq::resolveDevice("auto").is_cuda(), dfq::cudaAvailable());
+    if (!dfq::cudaAvailable()) {
+        const auto msg = dfq::test::errorOf([] { dfq::resolveDevice("cuda"); });
+        EXPECT_NE(msg.find("no CUDA support"), std::string::npos) << msg;
+    }
 }

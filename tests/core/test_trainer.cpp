@@ -1,4 +1,6 @@
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <torch/serialize/archive.h>
 
 #include <filesystem>
 #include <fstream>
@@ -45,16 +47,21 @@ struct Recorder : dfq::run::Observer {
     std::vector<dfq::run::RoundingStats> rounding;
     std::vector<dfq::run::SampleBatch> samples;
     int bnMatches = 0;
-    dfq::run::RunControl* cancelAfter3 = nullptr;
+    dfq::run::BnMatch lastBn;
+    dfq::run::RunControl* control = nullptr;
+    size_t cancelAfter = 0;
     void onIteration(const dfq::run::IterationStats& s) override {
         iterations.push_back(s);
-        if (cancelAfter3 && iterations.size() == 3)
-            cancelAfter3->cancel = true;
+        if (control && iterations.size() == cancelAfter)
+            control->cancel = true;
     }
     void onEval(const dfq::run::EvalStats& e) override { evals.push_back(e); }
     void onRounding(const dfq::run::RoundingStats& r) override { rounding.push_back(r); }
     void onSamples(const dfq::run::SampleBatch& s) override { samples.push_back(s); }
-    void onBnMatch(const dfq::run::BnMatch&) override { ++bnMatches; }
+    void onBnMatch(const dfq::run::BnMatch& m) override {
+        ++bnMatches;
+        lastBn = m;
+    }
 };
 
 }  // namespace
@@ -75,7 +82,7 @@ TEST(Trainer, ReportsEveryEventAndWritesTheRunFolder) {
     dfq::run::RunDirectory folder("", "", dir);
     dfq::run::Trainer trainer(tinyRun(true), {&rec, &folder});
     const auto summary = trainer.run();
-    EXPECT_FALSE(summary.cancelled);
+    EXPECT_EQ(summary.status, "finished");
     EXPECT_EQ(summary.iterations, 12);
     ASSERT_EQ(rec.iterations.size(), 12u);
     EXPECT_FALSE(rec.iterations[3].studentTrained);  // warm-up epoch
@@ -87,6 +94,16 @@ TEST(Trainer, ReportsEveryEventAndWritesTheRunFolder) {
     EXPECT_EQ(rec.rounding.size(), 8u);                      // one per student step
     EXPECT_EQ(rec.rounding[0].layers.size(), 10u);
     EXPECT_EQ(rec.bnMatches, 2);  // steps 0 and 10
+    // The demo teacher's 9 BN layers hold 336 channels: all are reported per channel.
+    ASSERT_EQ(rec.lastBn.channels.size(), 9u);
+    const auto& ch = rec.lastBn.channels[0];
+    EXPECT_EQ(ch.layer, rec.lastBn.layers[0]);
+    ASSERT_EQ(ch.batchMean.size(), 16u);
+    ASSERT_EQ(ch.runningVar.size(), 16u);
+    double meanMse = 0;
+    for (size_t c = 0; c < 16; ++c)
+        meanMse += (ch.batchMean[c] - ch.runningMean[c]) * (ch.batchMean[c] - ch.runningMean[c]);
+    EXPECT_NEAR(meanMse / 16, rec.lastBn.meanMse[0], 1e-4 * (1 + meanMse));
     ASSERT_EQ(rec.samples.size(), 3u);
     const auto& s = rec.samples[0];
     EXPECT_EQ(s.count, 16);
@@ -97,11 +114,14 @@ TEST(Trainer, ReportsEveryEventAndWritesTheRunFolder) {
     EXPECT_GE(summary.ptqTop1, 0.0);
     EXPECT_DOUBLE_EQ(summary.lastTop1, rec.evals.back().top1);
 
-    for (const char* f : {"config.yaml", "metrics.csv", "eval.csv", "bn_match.csv", "rounding.csv",
-                          "summary.json", "samples/step-0000000.png", "samples/step-0000008.png"})
+    for (const char* f :
+         {"config.yaml", "metrics.csv", "eval.csv", "bn_match.csv", "bn_channels.csv",
+          "rounding.csv", "summary.json", "samples/step-0000000.png", "samples/step-0000008.png"})
         EXPECT_TRUE(std::filesystem::exists(dir + "/" + f)) << f;
     EXPECT_EQ(lineCount(dir + "/metrics.csv"), 13);
     EXPECT_EQ(lineCount(dir + "/rounding.csv"), 9);
+    EXPECT_EQ(lineCount(dir + "/bn_channels.csv"), 1 + 2 * 336);
+    EXPECT_NE(readFile(dir + "/config.yaml").find("# model sha256: "), std::string::npos);
     const std::string summaryJson = readFile(dir + "/summary.json");
     for (const char* key : {"\"fp_top1\"", "\"ptq_top1\"", "\"best_top1\"", "\"last_top1\"",
                             "\"iterations\":12", "\"wall_seconds\""})
@@ -127,13 +147,14 @@ TEST(Trainer, CancelLeavesACompleteRunFolder) {
     const std::string dir = dfq::test::tempDir() + "/cancelled";
     Recorder rec;
     dfq::run::RunControl control;
-    rec.cancelAfter3 = &control;
+    rec.control = &control;
+    rec.cancelAfter = 3;
     dfq::run::RunDirectory folder("", "", dir);
     const auto summary = dfq::run::Trainer(tinyRun(false), {&rec, &folder}).run(&control);
-    EXPECT_TRUE(summary.cancelled);
+    EXPECT_EQ(summary.status, "cancelled");
     EXPECT_EQ(rec.iterations.size(), 3u);
     EXPECT_EQ(lineCount(dir + "/metrics.csv"), 4);
-    EXPECT_NE(readFile(dir + "/summary.json").find("\"cancelled\":true"), std::string::npos);
+    EXPECT_NE(readFile(dir + "/summary.json").find("\"status\":\"cancelled\""), std::string::npos);
     EXPECT_TRUE(std::filesystem::exists(dir + "/config.yaml"));
 }
 
@@ -143,4 +164,124 @@ TEST(Trainer, BadModelIsAnError) {
     c.modelInputShape = {3, 16, 16};
     const auto msg = dfq::test::errorOf([&] { dfq::run::Trainer(c, {}).run(); });
     EXPECT_NE(msg.find("GDFQ needs BatchNorm layers"), std::string::npos) << msg;
+}
+
+namespace {
+
+// The CSV's rows without the columns that measure time.
+std::vector<std::string> rowsWithoutTimes(const std::string& path, std::vector<size_t> timeCols) {
+    std::vector<std::string> rows;
+    std::stringstream in(readFile(path));
+    for (std::string line; std::getline(in, line);) {
+        std::stringstream fields(line);
+        std::string f, row;
+        for (size_t i = 0; std::getline(fields, f, ','); ++i)
+            if (std::find(timeCols.begin(), timeCols.end(), i) == timeCols.end())
+                row += f + ",";
+        rows.push_back(row);
+    }
+    return rows;
+}
+
+}  // namespace
+
+TEST(Trainer, ResumeEndsWithTheSameMetricsAsAnUninterruptedRun) {
+    if (!std::filesystem::exists(dfq::run::kFashionMnistDir))
+        GTEST_SKIP() << "Fashion-MNIST is not installed (dataset-fashion-mnist)";
+    const std::string whole = dfq::test::tempDir() + "/whole",
+                      parts = dfq::test::tempDir() + "/parts";
+    dfq::run::RunSummary a;
+    {
+        dfq::run::RunDirectory folder("", "", whole);
+        dfq::run::Trainer t(tinyRun(true), {&folder}, {folder.checkpointPath(), "", ""});
+        a = t.run();
+    }
+    {
+        // Stopped in the middle of the second epoch (the first student epoch).
+        Recorder rec;
+        dfq::run::RunControl control;
+        rec.cancelAfter = 6;
+        rec.control = &control;
+        dfq::run::RunDirectory folder("", "", parts);
+        dfq::run::Trainer t(tinyRun(true), {&rec, &folder}, {folder.checkpointPath(), "", ""});
+        EXPECT_EQ(t.run(&control).status, "cancelled");
+    }
+    dfq::run::RunDirectory folder = dfq::run::RunDirectory::reopen(parts);
+    const auto config = dfq::run::loadExperimentConfig(folder.configPath());
+    Recorder rec;
+    dfq::run::Trainer t(config, {&rec, &folder},
+                        {folder.checkpointPath(), folder.checkpointPath(), folder.studentPath()});
+    const auto b = t.run();
+    EXPECT_EQ(b.status, "finished");
+    ASSERT_FALSE(rec.iterations.empty());
+    EXPECT_EQ(rec.iterations.front().step, 6);
+    EXPECT_EQ(b.iterations, a.iterations);
+    EXPECT_EQ(b.fpTop1, a.fpTop1);
+    EXPECT_EQ(b.ptqTop1, a.ptqTop1);
+    EXPECT_EQ(b.bestTop1, a.bestTop1);
+    EXPECT_EQ(b.lastTop1, a.lastTop1);
+    // Row by row the same files, but for the timing columns.
+    EXPECT_EQ(rowsWithoutTimes(parts + "/metrics.csv", {13, 14, 15}),
+              rowsWithoutTimes(whole + "/metrics.csv", {13, 14, 15}));
+    EXPECT_EQ(rowsWithoutTimes(parts + "/eval.csv", {5}),
+              rowsWithoutTimes(whole + "/eval.csv", {5}));
+    EXPECT_EQ(readFile(parts + "/rounding.csv"), readFile(whole + "/rounding.csv"));
+    EXPECT_EQ(readFile(parts + "/bn_match.csv"), readFile(whole + "/bn_match.csv"));
+    EXPECT_TRUE(std::filesystem::exists(folder.studentPath()));
+
+    // Another configuration cannot continue this checkpoint.
+    auto other = config;
+    other.studentLr *= 2;
+    const auto msg = dfq::test::errorOf([&] {
+        dfq::run::Trainer(other, {}, {"", folder.checkpointPath(), ""}).run();
+    });
+    EXPECT_NE(msg.find("another configuration"), std::string::npos) << msg;
+}
+
+TEST(Trainer, ExportsTheQuantizedStudent) {
+    const std::string path = dfq::test::tempDir() + "/student.pt";
+    auto c = tinyRun(false);
+    c.scheduleEpochs = 2;
+    dfq::run::Trainer(c, {}, {"", "", path}).run();
+    torch::serialize::InputArchive archive, quantizers, first, activations;
+    archive.load_from(path);
+    archive.read("weight_quantizers", quantizers);
+    c10::IValue count;
+    quantizers.read("count", count);
+    EXPECT_EQ(count.toInt(), 10);  // every conv and the classifier
+    quantizers.read("0", first);
+    at::Tensor codes, inverseStep, zero;
+    first.read("codes", codes, true);
+    first.read("inverse_step", inverseStep, true);
+    first.read("zero", zero, true);
+    EXPECT_EQ(codes.scalar_type(), at::kChar);
+    EXPECT_GE(codes.min().item<int>(), -8);
+    EXPECT_LE(codes.max().item<int>(), 7);
+    EXPECT_EQ(inverseStep.numel(), codes.size(0));  // per output channel
+    // The stored parameter is the dequantized weight: (q + z) / s.
+    torch::serialize::InputArchive params, entry;
+    archive.read("parameters", params);
+    c10::IValue layerName;
+    first.read("layer", layerName);
+    c10::IValue n;
+    params.read("count", n);
+    bool found = false;
+    for (int64_t i = 0; i < n.toInt(); ++i) {
+        params.read(std::to_string(i), entry);
+        c10::IValue name;
+        entry.read("name", name);
+        if (name.toStringRef() != layerName.toStringRef() + ".weight")
+            continue;
+        at::Tensor w;
+        entry.read("value", w, true);
+        const auto shape = std::vector<int64_t>{-1, 1, 1, 1};
+        const at::Tensor expected =
+            (codes.to(at::kFloat) + zero.view(shape)) / inverseStep.view(shape);
+        EXPECT_TRUE(at::allclose(w, expected, 1e-5, 1e-6));
+        found = true;
+    }
+    EXPECT_TRUE(found) << layerName.toStringRef();
+    archive.read("activation_quantizers", activations);
+    activations.read("count", count);
+    EXPECT_EQ(count.toInt(), 7);  // after every ReLU
 }

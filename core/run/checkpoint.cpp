@@ -1,0 +1,164 @@
+#include "checkpoint.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/serialize/archive.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "../error.h"
+#include "../method/gdfq.h"
+#include "../model/model.h"
+
+namespace dfq::run {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Saves through a temporary file and a rename, so a crash never leaves half a file.
+void saveAtomically(torch::serialize::OutputArchive& archive, const std::string& path) {
+    std::error_code ec;
+    if (fs::path(path).has_parent_path())
+        fs::create_directories(fs::path(path).parent_path(), ec);
+    const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+    try {
+        archive.save_to(tmp);
+    } catch (const c10::Error& e) {
+        throw Error(path + ": cannot write (" + e.what_without_backtrace() + ")");
+    }
+    fs::rename(tmp, path, ec);
+    if (ec)
+        throw Error(path + ": cannot write (" + ec.message() + ")");
+}
+
+c10::IValue readValue(torch::serialize::InputArchive& a, const std::string& key) {
+    c10::IValue v;
+    a.read(key, v);
+    return v;
+}
+
+}  // namespace
+
+void writeCheckpoint(const std::string& path, const std::string& configYaml,
+                     const std::string& modelSha256, const method::Gdfq& gdfq, int64_t step,
+                     const RunSummary& summary, double wallSeconds) {
+    torch::serialize::OutputArchive archive, method;
+    archive.write("format", c10::IValue(int64_t{1}));
+    archive.write("config", c10::IValue(configYaml));
+    archive.write("model_sha256", c10::IValue(modelSha256));
+    archive.write("step", c10::IValue(step));
+    archive.write("wall_seconds", c10::IValue(wallSeconds));
+    archive.write("fp_top1", c10::IValue(summary.fpTop1));
+    archive.write("ptq_top1", c10::IValue(summary.ptqTop1));
+    archive.write("best_top1", c10::IValue(summary.bestTop1));
+    archive.write("last_top1", c10::IValue(summary.lastTop1));
+    {
+        auto gen = at::detail::getDefaultCPUGenerator();
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        archive.write("cpu_rng", gen.get_state(), true);
+    }
+    gdfq.saveState(method);
+    archive.write("method", method);
+    saveAtomically(archive, path);
+}
+
+ResumeState loadCheckpoint(const std::string& path, const std::string& configYaml,
+                           const std::string& modelSha256, method::Gdfq& gdfq) {
+    if (!fs::is_regular_file(path))
+        throw Error(path +
+                    ": no checkpoint here (a run writes one at the end of every epoch "
+                    "and when it is cancelled)");
+    torch::serialize::InputArchive archive, method;
+    try {
+        archive.load_from(path);
+    } catch (const c10::Error& e) {
+        throw Error(path + ": not a readable checkpoint (" + e.what_without_backtrace() + ")");
+    }
+    if (readValue(archive, "config").toStringRef() != configYaml)
+        throw Error(path +
+                    ": the checkpoint belongs to another configuration than the run's "
+                    "config.yaml; resume with the configuration it was written with");
+    if (readValue(archive, "model_sha256").toStringRef() != modelSha256)
+        throw Error(path +
+                    ": the model file has changed since this run started (its sha256 "
+                    "differs); resume with the file the run was started with");
+    ResumeState r;
+    r.step = readValue(archive, "step").toInt();
+    r.wallSeconds = readValue(archive, "wall_seconds").toDouble();
+    r.summary.fpTop1 = readValue(archive, "fp_top1").toDouble();
+    r.summary.ptqTop1 = readValue(archive, "ptq_top1").toDouble();
+    r.summary.bestTop1 = readValue(archive, "best_top1").toDouble();
+    r.summary.lastTop1 = readValue(archive, "last_top1").toDouble();
+    r.summary.iterations = r.step;
+    archive.read("method", method);
+    gdfq.loadState(method);
+    at::Tensor rng;
+    archive.read("cpu_rng", rng, true);
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(rng);
+    return r;
+}
+
+void exportStudent(const std::string& path, const model::Model& teacher, method::Gdfq& gdfq) {
+    torch::NoGradGuard noGrad;
+    const auto& layers = teacher.graph()->layers();
+    auto& quantizer = gdfq.quantizer();
+    model::ParamStore& params = gdfq.studentParams();
+    std::vector<at::Tensor> dequantized(params.size());
+    torch::serialize::OutputArchive archive, weights, quantLayers, activations;
+
+    int64_t q = 0;
+    for (const auto& l : layers) {
+        if (l.weightParam < 0 || quantizer.weightBits(l) <= 0)
+            continue;
+        const at::Tensor w = params.tensor(l.weightParam).detach();
+        const auto grid = quantizer.weightGrid(w, quantizer.weightBits(l));
+        const at::Tensor codes = quant::quantizeCodes(w, grid);
+        dequantized[l.weightParam] = quant::dequantize(codes, grid).cpu();
+        torch::serialize::OutputArchive entry;
+        entry.write("layer", c10::IValue(l.path));
+        entry.write("bits", c10::IValue(int64_t{grid.bits}));
+        entry.write("codes", codes.to(at::kCPU, grid.bits <= 8 ? at::kChar : at::kShort), true);
+        entry.write("inverse_step", grid.scale.to(at::kCPU, at::kFloat).flatten(), true);
+        entry.write("zero", grid.zero.to(at::kCPU, at::kFloat).flatten(), true);
+        quantLayers.write(std::to_string(q++), entry);
+    }
+    quantLayers.write("count", c10::IValue(q));
+
+    int64_t a = 0;
+    for (const auto& l : layers) {
+        if (!quantizer.quantizesActivation(l))
+            continue;
+        const auto grid = quantizer.activationGrid(l, at::TensorOptions().dtype(at::kDouble));
+        if (!grid.scale.defined())
+            continue;
+        torch::serialize::OutputArchive entry;
+        entry.write("layer", c10::IValue(l.path));
+        entry.write("bits", c10::IValue(int64_t{grid.bits}));
+        entry.write("inverse_step", c10::IValue(grid.scale.item<double>()));
+        entry.write("zero", c10::IValue(grid.zero.item<double>()));
+        activations.write(std::to_string(a++), entry);
+    }
+    activations.write("count", c10::IValue(a));
+
+    for (size_t i = 0; i < params.size(); ++i) {
+        at::Tensor t = dequantized[i].defined() ? dequantized[i] : params.tensor(i).detach().cpu();
+        torch::serialize::OutputArchive entry;
+        entry.write("name", c10::IValue(params.name(i)));
+        entry.write("value", t, true);
+        weights.write(std::to_string(i), entry);
+    }
+    weights.write("count", c10::IValue(static_cast<int64_t>(params.size())));
+
+    archive.write("format", c10::IValue(int64_t{1}));
+    archive.write("source_model", c10::IValue(teacher.path()));
+    archive.write("parameters", weights);
+    archive.write("weight_quantizers", quantLayers);
+    archive.write("activation_quantizers", activations);
+    saveAtomically(archive, path);
+}
+
+}  // namespace dfq::run

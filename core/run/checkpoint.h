@@ -1,0 +1,40 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "events.h"
+
+namespace dfq::method {
+class Gdfq;
+}
+namespace dfq::model {
+class Model;
+}
+
+namespace dfq::run {
+
+// What a checkpoint holds beside the method's own state.
+struct ResumeState {
+    int64_t step = 0;  // iterations done
+    double wallSeconds = 0;
+    RunSummary summary;  // baselines and top-1 so far
+};
+
+// Writes the run's complete state after `step` iterations: the method's state, the CPU random
+// generator, the baselines and top-1 so far, and the resolved configuration it belongs to.
+// Written to a temporary name and renamed.
+void writeCheckpoint(const std::string& path, const std::string& configYaml,
+                     const std::string& modelSha256, const method::Gdfq& gdfq, int64_t step,
+                     const RunSummary& summary, double wallSeconds);
+// Loads a checkpoint into `gdfq` and the CPU random generator. Throws dfq::Error when the file
+// is missing or unreadable, or was written for another configuration or model file.
+ResumeState loadCheckpoint(const std::string& path, const std::string& configYaml,
+                           const std::string& modelSha256, method::Gdfq& gdfq);
+
+// The quantized student (see docs/run-folder.md): every parameter by its PyTorch name (weights
+// dequantized onto their grids), per quantized layer its integer codes, inverse step and zero
+// point, and per quantized activation its frozen range. Written to a temporary name and renamed.
+void exportStudent(const std::string& path, const model::Model& teacher, method::Gdfq& gdfq);
+
+}  // namespace dfq::run
