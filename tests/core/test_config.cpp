@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -132,5 +133,42 @@ TEST(Device, ResolvesAutoAndRefusesMissingCuda) {
     if (!dfq::cudaAvailable()) {
         const auto msg = dfq::test::errorOf([] { dfq::resolveDevice("cuda"); });
         EXPECT_NE(msg.find("no CUDA support"), std::string::npos) << msg;
+    }
+}
+
+TEST(Presets, EveryPresetIsValid) {
+    int count = 0;
+    for (const auto& entry :
+         std::filesystem::directory_iterator(dfq::run::resourceDir() + "/presets")) {
+        SCOPED_TRACE(entry.path().string());
+        const auto c = dfq::run::loadExperimentConfig(entry.path().string());
+        EXPECT_EQ(c.name + ".yaml", entry.path().filename().string());
+        ++count;
+    }
+    EXPECT_GE(count, 4);
+}
+
+TEST(Presets, PaperRecipesHaveTheReferenceHyperparameters) {
+    const auto cifar = dfq::run::loadExperimentConfig(dfq::run::resourceDir() +
+                                                      "/presets/cifar10-resnet20-gdfq-w4a4.yaml");
+    EXPECT_EQ(cifar.scheduleEpochs * cifar.scheduleIterations, 80000);
+    EXPECT_EQ(cifar.generatorBatchSize, 200);
+    EXPECT_EQ(cifar.scheduleWarmupEpochs, 4);
+    EXPECT_DOUBLE_EQ(cifar.studentLr, 1e-4);
+    EXPECT_EQ(cifar.generatorStyle, "cifar");
+    const auto in = dfq::run::loadExperimentConfig(dfq::run::resourceDir() +
+                                                   "/presets/imagenet-resnet18-gdfq-w4a4.yaml");
+    EXPECT_EQ(in.generatorBatchSize, 16);
+    EXPECT_EQ(in.scheduleWarmupEpochs, 50);
+    EXPECT_EQ(in.scheduleCalibrationEpochs, 4);
+    EXPECT_DOUBLE_EQ(in.studentLr, 1e-6);
+    EXPECT_EQ(in.generatorStyle, "imagenet");
+    for (const auto* c : {&cifar, &in}) {
+        EXPECT_EQ(c->scheduleLrMilestones, (std::vector<int64_t>{100, 200, 300}));
+        EXPECT_DOUBLE_EQ(c->generatorLr, 1e-3);
+        EXPECT_DOUBLE_EQ(c->studentTemperature, 20);
+        EXPECT_DOUBLE_EQ(c->generatorBnsWeight, 0.1);
+        EXPECT_DOUBLE_EQ(c->studentWeightDecay, 1e-4);
+        EXPECT_DOUBLE_EQ(c->quantActivationMomentum, 0.9);
     }
 }
