@@ -1,4 +1,5 @@
 #include "model.h"
+#include "model_summary.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
@@ -205,6 +206,26 @@ std::vector<LayerInfo> Model::layerInfos() const {
         infos.push_back(std::move(info));
     }
     return infos;
+}
+
+}  // namespace dfq::model
+
+namespace dfq::model {
+
+ModelSummary summarizeModel(const std::string& path, const std::vector<int64_t>& inputShape) {
+    Model m = Model::load(path);
+    if (!inputShape.empty()) {
+        ModelMeta meta = m.meta();
+        meta.inputShape = inputShape;
+        m.setMeta(meta);
+    }
+    ModelSummary s;
+    s.path = m.path();
+    s.meta = m.meta();
+    s.parameters = m.parameterCount();
+    s.hasBatchNorm = m.hasBatchNorm();
+    s.layers = m.layerInfos();
+    return s;
 }
 
 }  // namespace dfq::model

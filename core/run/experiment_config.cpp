@@ -421,4 +421,17 @@ std::string configReferenceMarkdown() {
     return o.str();
 }
 
+std::string configKeyDoc(const std::string& key) {
+    const KeySpec* s = findSpec(key);
+    if (!s)
+        return "";
+    std::string allowed;
+    for (const auto& ch : s->choices)
+        allowed += (allowed.empty() ? "" : ", ") + ch;
+    if (allowed.empty())
+        allowed = rangeText(*s);
+    return std::string(s->doc) + (allowed.empty() ? "" : " Allowed: " + allowed + ".") + " (" +
+           key + ")";
+}
+
 }  // namespace dfq::run

@@ -90,5 +90,7 @@ ExperimentConfig loadExperimentConfig(const std::string& path,
 std::string toYaml(const ExperimentConfig& config);
 // Markdown reference of every key: type, default, allowed values, meaning.
 std::string configReferenceMarkdown();
+// The documentation of one key ("student.lr") with its allowed values; empty for unknown keys.
+std::string configKeyDoc(const std::string& key);
 
 }  // namespace dfq::run
