@@ -1,0 +1,76 @@
+// dfq-workbench [CONFIG.yaml | RUN_FOLDER | demo] [--set key=value]... [--run]
+//               [--screenshot FILE] [--screenshot-views DIR] [--after SECONDS]
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QFileInfo>
+#include <QTimer>
+#include <cstdio>
+
+#include "core/run/experiment_config.h"
+#include "core/runtime.h"
+#include "ui/experiment_form.h"
+#include "ui/main_window.h"
+
+int main(int argc, char** argv) {
+    QApplication app(argc, argv);
+    QApplication::setOrganizationName("dfq-workbench");
+    QApplication::setApplicationName("DFQ Workbench");
+    QApplication::setApplicationVersion(QString::fromStdString(dfq::versionString()));
+    dfq::initTorchThreads();
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription("Generative data-free quantization workbench");
+    parser.addHelpOption();
+    parser.addVersionOption();
+    parser.addPositionalArgument("target",
+                                 "An experiment (YAML), a run folder, or 'demo' (the default)");
+    QCommandLineOption set("set", "Override an experiment key: key.sub=value (repeatable)", "kv");
+    QCommandLineOption run("run", "Start the experiment at once");
+    QCommandLineOption shot("screenshot", "Save a screenshot of the window and quit", "file");
+    QCommandLineOption views("screenshot-views", "Save a screenshot of every view and quit", "dir");
+    QCommandLineOption after("after", "Seconds to wait before the screenshots (default 3)",
+                             "seconds", "3");
+    parser.addOptions({set, run, shot, views, after});
+    parser.process(app);
+
+    dfq::ui::MainWindow window;
+    const QString target =
+        parser.positionalArguments().isEmpty() ? "demo" : parser.positionalArguments().first();
+    bool ok = true;
+    if (QFileInfo(target).isDir()) {
+        ok = window.openRunFolder(target);
+    } else {
+        ok = window.openExperiment(target);
+        if (ok && parser.isSet(set)) {
+            std::vector<std::string> sets;
+            for (const QString& s : parser.values(set))
+                sets.push_back(s.toStdString());
+            try {
+                window.setExperiment(dfq::run::parseExperimentConfig(
+                    dfq::run::toYaml(window.form()->config()), target.toStdString(), sets));
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "dfq-workbench: %s\n", e.what());
+                return 1;
+            }
+        }
+    }
+    window.show();
+    if (ok && parser.isSet(run))
+        window.startRun();
+
+    if (parser.isSet(shot) || parser.isSet(views)) {
+        const int ms = static_cast<int>(1000 * parser.value(after).toDouble());
+        QTimer::singleShot(ms, &window, [&] {
+            int rc = 0;
+            window.refreshAll();
+            if (parser.isSet(views) && !window.saveViewScreenshots(parser.value(views)))
+                rc = 1;
+            if (parser.isSet(shot) && !window.grab().save(parser.value(shot)))
+                rc = 1;
+            window.controller().stop();
+            window.controller().wait(-1);
+            QApplication::exit(rc);
+        });
+    }
+    return QApplication::exec();
+}

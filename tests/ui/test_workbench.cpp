@@ -1,0 +1,214 @@
+#include <gtest/gtest.h>
+#include <qcustomplot.h>
+
+#include <QApplication>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QFileInfo>
+#include <QMessageBox>
+#include <QTabWidget>
+#include <QTemporaryDir>
+#include <QTimer>
+#include <functional>
+
+#include "core/run/experiment_config.h"
+#include "ui/experiment_form.h"
+#include "ui/main_window.h"
+#include "ui/model_view.h"
+#include "ui/plot_panel.h"
+#include "ui/run_data.h"
+#include "ui/samples_view.h"
+
+using dfq::ui::MainWindow;
+
+namespace {
+
+// Runs the event loop until `done` or the timeout; returns done().
+bool waitFor(const std::function<bool()>& done, int timeoutMs) {
+    QElapsedTimer t;
+    t.start();
+    while (!done() && t.elapsed() < timeoutMs)
+        QApplication::processEvents(QEventLoop::AllEvents, 20);
+    return done();
+}
+
+// The demo preset with a budget of seconds, writing below `out`.
+void loadTinyDemo(MainWindow& w, const QString& out, int epochs = 3, int iterations = 4) {
+    ASSERT_TRUE(w.openExperiment("demo"));
+    const std::vector<std::string> sets = {"schedule.epochs=" + std::to_string(epochs),
+                                           "schedule.iterations=" + std::to_string(iterations),
+                                           "schedule.warmup_epochs=1",
+                                           "schedule.calibration_epochs=1",
+                                           "schedule.lr_milestones=[2]",
+                                           "generator.batch_size=16",
+                                           "generator.channels=16",
+                                           "data.limit=300",
+                                           "output.sample_every=4",
+                                           "output.bn_every=2",
+                                           "output.dir=" + out.toStdString()};
+    w.setExperiment(
+        dfq::run::parseExperimentConfig(dfq::run::toYaml(w.form()->config()), "test", sets));
+}
+
+QCustomPlot* plotOf(MainWindow& w, int panel, int plot = 0) {
+    return w.plotPanels().at(static_cast<size_t>(panel))->plots().at(static_cast<size_t>(plot));
+}
+
+bool hasVisibleMessageBox() {
+    for (QWidget* top : QApplication::topLevelWidgets())
+        if (qobject_cast<QMessageBox*>(top) && top->isVisible())
+            return true;
+    return false;
+}
+
+void closeMessageBoxes() {
+    for (QWidget* top : QApplication::topLevelWidgets())
+        if (auto* box = qobject_cast<QMessageBox*>(top))
+            box->close();
+}
+
+}  // namespace
+
+TEST(Workbench, OpensWithTheDemoAndItsLayerTable) {
+    MainWindow w;
+    ASSERT_TRUE(w.openExperiment("demo"));
+    w.show();
+    EXPECT_EQ(w.form()->config().name, "demo-fmnist-gdfq-w4a4");
+    ASSERT_TRUE(waitFor([&] { return w.modelView()->rowCount() > 0; }, 30000));
+    EXPECT_EQ(w.modelView()->summary().meta.numClasses, 10);
+    EXPECT_EQ(w.views()->count(), 6);
+}
+
+TEST(Workbench, ADemoRunFillsEveryViewWithoutBlockingTheWindow) {
+    QTemporaryDir out;
+    MainWindow w;
+    loadTinyDemo(w, out.path());
+    w.show();
+    ASSERT_TRUE(waitFor([&] { return w.modelView()->rowCount() > 0; }, 30000));
+
+    // Event-loop latency while the worker trains: the longest gap between 10 ms timer ticks.
+    qint64 worstGap = 0;
+    QElapsedTimer sinceTick;
+    QTimer tick;
+    tick.setInterval(10);
+    QObject::connect(&tick, &QTimer::timeout, [&] {
+        if (sinceTick.isValid())
+            worstGap = std::max(worstGap, sinceTick.elapsed());
+        sinceTick.restart();
+    });
+    tick.start();
+    w.startRun();
+    EXPECT_TRUE(w.controller().busy());
+    ASSERT_TRUE(waitFor([&] { return !w.controller().busy(); }, 300000));
+    tick.stop();
+    EXPECT_LT(worstGap, 100) << "the GUI thread was blocked for " << worstGap << " ms";
+    ASSERT_TRUE(w.lastError().isEmpty()) << w.lastError().toStdString();
+
+    const auto& d = w.data();
+    ASSERT_TRUE(d.summary.has_value());
+    EXPECT_EQ(d.summary->status, "finished");
+    EXPECT_EQ(d.iterations.size(), 12u);
+    EXPECT_EQ(d.evals.size(), 3u);
+    w.refreshAll();
+    // Losses: the generator's total over every iteration (smoothed, not decimated at this size).
+    EXPECT_EQ(plotOf(w, 0)->graph(0)->dataCount(), 12);
+    EXPECT_EQ(plotOf(w, 0)->graph(3)->dataCount(), 8);  // the student's, after warm-up
+    // Accuracy: one point per epoch and the FP and PTQ lines.
+    EXPECT_EQ(plotOf(w, 1)->graph(0)->dataCount(), 3);
+    EXPECT_EQ(plotOf(w, 1)->graph(1)->dataCount(), 2);
+    EXPECT_EQ(plotOf(w, 1)->graph(2)->dataCount(), 2);
+    // BN statistics: a bar per BN layer of the demo teacher, now and first; channel scatter.
+    auto* bars = static_cast<QCPBars*>(plotOf(w, 2)->plottable(0));
+    EXPECT_EQ(bars->dataCount(), 9);
+    EXPECT_EQ(static_cast<QCPBars*>(plotOf(w, 2)->plottable(2))->dataCount(), 9);
+    EXPECT_EQ(plotOf(w, 2, 1)->graph(0)->dataCount(), 16);  // layer1's 16 channels
+    // Rounding: crossings for every student step.
+    EXPECT_GT(plotOf(w, 3)->graph(0)->dataCount(), 0);
+    // Samples: 16 tiles, not blank.
+    const auto& tiles = w.samplesView()->tiles();
+    ASSERT_EQ(tiles.size(), 16u);
+    for (const QImage& tile : tiles) {
+        int lo = 255, hi = 0;
+        for (int y = 0; y < tile.height(); ++y)
+            for (int x = 0; x < tile.width(); ++x) {
+                const int v = qGray(tile.pixel(x, y));
+                lo = std::min(lo, v);
+                hi = std::max(hi, v);
+            }
+        EXPECT_GT(hi - lo, 20) << "a blank sample tile";
+    }
+    EXPECT_TRUE(QFileInfo::exists(d.folder + "/summary.json"));
+
+    // The same run, read back from its folder.
+    MainWindow again;
+    ASSERT_TRUE(again.openRunFolder(d.folder));
+    EXPECT_EQ(again.data().iterations.size(), 12u);
+    EXPECT_EQ(again.data().evals.size(), 3u);
+    EXPECT_NEAR(again.data().fpTop1, d.fpTop1, 1e-3);  // CSVs hold 6 significant digits
+    ASSERT_TRUE(again.data().lastBn.has_value());
+    EXPECT_EQ(again.data().lastBn->channels.size(), 9u);
+    EXPECT_EQ(again.data().rounding.size(), 8u);
+    EXPECT_FALSE(again.data().sampleGrid.isNull());
+
+    // Every plot exports to PNG, SVG and PDF.
+    for (const char* ext : {"png", "svg", "pdf"}) {
+        const QString path = out.path() + "/loss." + ext;
+        EXPECT_TRUE(dfq::ui::PlotPanel::exportPlot(plotOf(w, 0), path)) << ext;
+        EXPECT_GT(QFileInfo(path).size(), 1000) << ext;
+    }
+    EXPECT_TRUE(w.plotPanels()[0]->csv().startsWith("step,g_ce"));
+}
+
+TEST(Workbench, PauseResumeAndStop) {
+    QTemporaryDir out;
+    MainWindow w;
+    loadTinyDemo(w, out.path(), 50, 50);
+    w.show();
+    w.startRun();
+    ASSERT_TRUE(waitFor([&] { return w.data().iterations.size() >= 3; }, 60000));
+    w.controller().setPaused(true);
+    QApplication::processEvents();
+    waitFor([] { return false; }, 800);  // let the iteration in flight finish
+    const size_t paused = w.data().iterations.size();
+    waitFor([] { return false; }, 800);
+    EXPECT_EQ(w.data().iterations.size(), paused) << "iterations went on while paused";
+    EXPECT_EQ(w.controller().state(), dfq::ui::RunController::State::Paused);
+    w.controller().setPaused(false);
+    EXPECT_TRUE(waitFor([&] { return w.data().iterations.size() > paused; }, 30000));
+    w.controller().stop();
+    ASSERT_TRUE(waitFor([&] { return !w.controller().busy(); }, 60000));
+    ASSERT_TRUE(w.data().summary.has_value());
+    EXPECT_EQ(w.data().summary->status, "cancelled");
+    EXPECT_TRUE(QFileInfo::exists(w.data().folder + "/checkpoints/last.pt"));
+}
+
+TEST(Workbench, ABadModelShowsAnErrorAndTheWindowSurvives) {
+    QTemporaryDir out;
+    const QString bad = out.path() + "/not-a-model.pt";
+    {
+        QFile f(bad);
+        ASSERT_TRUE(f.open(QIODevice::WriteOnly));
+        f.write("this is not a TorchScript file\n");
+    }
+    MainWindow w;
+    loadTinyDemo(w, out.path());
+    w.show();
+    auto c = w.form()->config();
+    c.modelPath = bad.toStdString();
+    w.setExperiment(c);
+    ASSERT_TRUE(waitFor([&] { return !w.lastError().isEmpty(); }, 30000));  // the layer table
+    EXPECT_TRUE(w.lastError().contains("not-a-model.pt")) << w.lastError().toStdString();
+    EXPECT_TRUE(hasVisibleMessageBox());
+    closeMessageBoxes();
+    w.startRun();
+    ASSERT_TRUE(waitFor([&] { return !w.controller().busy(); }, 60000));
+    EXPECT_TRUE(w.lastError().contains("not-a-model.pt"));
+    EXPECT_TRUE(hasVisibleMessageBox());
+    closeMessageBoxes();
+    // Still usable: the demo runs afterwards.
+    loadTinyDemo(w, out.path(), 1, 2);
+    w.startRun();
+    ASSERT_TRUE(waitFor([&] { return !w.controller().busy(); }, 120000));
+    ASSERT_TRUE(w.data().summary.has_value());
+    EXPECT_EQ(w.data().summary->status, "finished");
+}

@@ -1,0 +1,49 @@
+#pragma once
+
+#include <QWidget>
+
+#include "core/run/experiment_config.h"
+
+class QLineEdit;
+class QComboBox;
+class QSpinBox;
+
+namespace dfq::ui {
+
+// The experiment's main settings as a form over an ExperimentConfig (the CLI's schema). Keys the
+// form does not show keep the values of the loaded preset or file.
+class ExperimentForm : public QWidget {
+    Q_OBJECT
+  public:
+    explicit ExperimentForm(QWidget* parent = nullptr);
+    void setConfig(const run::ExperimentConfig& config);
+    // The held configuration with the form's values, validated by the schema. Throws dfq::Error
+    // naming the key.
+    run::ExperimentConfig config() const;
+    void setEnabledForRun(bool running);
+
+  signals:
+    void modelChanged(QString path);
+    void changed();
+
+  private:
+    run::ExperimentConfig base_;
+    QLineEdit* name_;
+    QLineEdit* model_;
+    QLineEdit* data_;
+    QComboBox* generator_;
+    QComboBox* student_;
+    QSpinBox* weightBits_;
+    QSpinBox* activationBits_;
+    QComboBox* firstLast_;
+    QSpinBox* epochs_;
+    QSpinBox* iterations_;
+    QSpinBox* warmup_;
+    QSpinBox* batch_;
+    QLineEdit* lrG_;
+    QLineEdit* lrS_;
+    QSpinBox* seed_;
+    QComboBox* device_;
+};
+
+}  // namespace dfq::ui

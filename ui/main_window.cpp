@@ -1,0 +1,595 @@
+#include "main_window.h"
+
+#include <qcustomplot.h>
+
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDir>
+#include <QDockWidget>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QLabel>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QMimeData>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QScrollArea>
+#include <QSettings>
+#include <QStatusBar>
+#include <QTabWidget>
+#include <QThread>
+#include <QToolBar>
+#include <fstream>
+
+#include "accuracy_view.h"
+#include "bn_view.h"
+#include "core/error.h"
+#include "core/model/model_summary.h"
+#include "core/run/demo_teacher.h"
+#include "experiment_form.h"
+#include "loss_view.h"
+#include "model_view.h"
+#include "rounding_view.h"
+#include "samples_view.h"
+
+namespace dfq::ui {
+
+namespace {
+
+QString formatDuration(double s) {
+    if (s < 60)
+        return QString("%1 s").arg(s, 0, 'f', 0);
+    if (s < 3600)
+        return QString("%1 min %2 s").arg(static_cast<int>(s) / 60).arg(static_cast<int>(s) % 60);
+    return QString("%1 h %2 min")
+        .arg(static_cast<int>(s) / 3600)
+        .arg((static_cast<int>(s) % 3600) / 60);
+}
+
+QString presetDir() {
+    return QString::fromStdString(run::resourceDir() + "/presets");
+}
+
+}  // namespace
+
+MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
+    setWindowTitle(tr("DFQ Workbench"));
+    setAcceptDrops(true);
+    setObjectName("MainWindow");
+
+    tabs_ = new QTabWidget;
+    losses_ = new LossView;
+    accuracy_ = new AccuracyView;
+    bn_ = new BnView;
+    samples_ = new SamplesView;
+    rounding_ = new RoundingView;
+    modelView_ = new ModelView;
+    tabs_->addTab(losses_, tr("Losses"));
+    tabs_->addTab(accuracy_, tr("Accuracy"));
+    tabs_->addTab(bn_, tr("BN statistics"));
+    tabs_->addTab(samples_, tr("Samples"));
+    tabs_->addTab(rounding_, tr("Rounding"));
+    tabs_->addTab(modelView_, tr("Model"));
+    setCentralWidget(tabs_);
+    connect(tabs_, &QTabWidget::currentChanged, this, [this] { redraw(); });
+
+    form_ = new ExperimentForm;
+    auto* scroll = new QScrollArea;
+    scroll->setWidget(form_);
+    scroll->setWidgetResizable(true);
+    auto* formDock = new QDockWidget(tr("Experiment"), this);
+    formDock->setObjectName("ExperimentDock");
+    formDock->setWidget(scroll);
+    addDockWidget(Qt::LeftDockWidgetArea, formDock);
+
+    log_ = new QPlainTextEdit;
+    log_->setReadOnly(true);
+    log_->setMaximumBlockCount(5000);
+    auto* logDock = new QDockWidget(tr("Log"), this);
+    logDock->setObjectName("LogDock");
+    logDock->setWidget(log_);
+    addDockWidget(Qt::BottomDockWidgetArea, logDock);
+
+    state_ = new QLabel(tr("Ready"));
+    rate_ = new QLabel;
+    progress_ = new QProgressBar;
+    progress_->setMinimumWidth(260);
+    progress_->setTextVisible(true);
+    statusBar()->addWidget(state_, 1);
+    statusBar()->addPermanentWidget(rate_);
+    statusBar()->addPermanentWidget(progress_);
+
+    buildMenus();
+    auto* bar = addToolBar(tr("Run"));
+    bar->setObjectName("RunToolBar");
+    bar->setToolButtonStyle(Qt::ToolButtonTextOnly);
+    bar->addAction(start_);
+    bar->addAction(pause_);
+    bar->addAction(stop_);
+    bar->addSeparator();
+    bar->addWidget(new QLabel(tr("  presets, models and run folders can be dropped here")));
+
+    connect(form_, &ExperimentForm::modelChanged, this, &MainWindow::loadModelSummary);
+    connect(form_, &ExperimentForm::changed, this, &MainWindow::updateQuantizationColumn);
+    connectController();
+
+    redrawTimer_.setInterval(40);
+    connect(&redrawTimer_, &QTimer::timeout, this, &MainWindow::redraw);
+    redrawTimer_.start();
+    folderTimer_.setInterval(2000);
+    connect(&folderTimer_, &QTimer::timeout, this, &MainWindow::pollRunFolder);
+
+    resize(1280, 800);
+    resizeDocks({logDock}, {130}, Qt::Vertical);
+    QSettings settings;
+    restoreGeometry(settings.value("window/geometry").toByteArray());
+    restoreState(settings.value("window/state").toByteArray());
+    rebuildRecentMenu();
+    updateActions();
+}
+
+MainWindow::~MainWindow() {
+    // The model loads post back to this window: they end before it goes.
+    for (QThread* t : modelThreads_) {
+        t->wait();
+        delete t;
+    }
+}
+
+std::vector<PlotPanel*> MainWindow::plotPanels() const {
+    return {losses_, accuracy_, bn_, rounding_};
+}
+
+void MainWindow::buildMenus() {
+    auto* file = menuBar()->addMenu(tr("&File"));
+    file->addAction(tr("Open &model…"), this, [this] {
+        const QString path =
+            QFileDialog::getOpenFileName(this, tr("Open a TorchScript model"), {},
+                                         tr("TorchScript (*.pt *.pth *.ptl);;All (*)"));
+        if (path.isEmpty())
+            return;
+        try {
+            auto c = form_->config();
+            c.modelPath = path.toStdString();
+            setExperiment(c);
+            addRecent(path);
+        } catch (const std::exception& e) {
+            showError(tr("Cannot open the model"), QString::fromStdString(e.what()));
+        }
+    });
+    file->addAction(tr("&Open experiment…"), QKeySequence::Open, this, [this] {
+        const QString path = QFileDialog::getOpenFileName(this, tr("Open an experiment"),
+                                                          presetDir(), tr("YAML (*.yaml *.yml)"));
+        if (!path.isEmpty())
+            openExperiment(path);
+    });
+    file->addAction(tr("&Save experiment as…"), QKeySequence::SaveAs, this,
+                    &MainWindow::saveExperimentAs);
+    file->addAction(tr("Open &run folder…"), this, [this] {
+        const QString dir =
+            QFileDialog::getExistingDirectory(this, tr("Open a run folder"), "runs");
+        if (!dir.isEmpty())
+            openRunFolder(dir);
+    });
+    recentMenu_ = file->addMenu(tr("Recent"));
+    file->addSeparator();
+    file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+
+    auto* presets = menuBar()->addMenu(tr("&Presets"));
+    for (const QFileInfo& f : QDir(presetDir()).entryInfoList({"*.yaml"}, QDir::Files, QDir::Name))
+        presets->addAction(f.completeBaseName(), this,
+                           [this, path = f.filePath()] { openExperiment(path); });
+
+    auto* runMenu = menuBar()->addMenu(tr("&Run"));
+    start_ = runMenu->addAction(tr("Start"), this, &MainWindow::startRun);
+    start_->setShortcut(Qt::Key_F5);
+    pause_ = runMenu->addAction(tr("Pause"));
+    pause_->setCheckable(true);
+    connect(pause_, &QAction::toggled, this, [this](bool on) { controller_.setPaused(on); });
+    stop_ = runMenu->addAction(tr("Stop"), this, [this] { controller_.stop(); });
+    runMenu->addAction(tr("Resume a stopped run…"), this, [this] {
+        const QString dir =
+            QFileDialog::getExistingDirectory(this, tr("Run folder to continue"), "runs");
+        if (dir.isEmpty() || controller_.busy())
+            return;
+        data_.clear();
+        dirty_.setAll();
+        log_->clear();
+        controller_.resume(dir);
+    });
+
+    auto* view = menuBar()->addMenu(tr("&View"));
+    for (auto* dock : findChildren<QDockWidget*>())
+        view->addAction(dock->toggleViewAction());
+}
+
+void MainWindow::connectController() {
+    auto& c = controller_;
+    connect(&c, &RunController::started, this,
+            [this](QString folder, QString yaml, qint64 total, qint64 first) {
+                data_.folder = folder;
+                data_.configYaml = yaml;
+                data_.totalSteps = total;
+                progress_->setRange(0, static_cast<int>(total));
+                progress_->setValue(static_cast<int>(first));
+                appendLog(tr("Run folder: %1").arg(folder));
+            });
+    connect(&c, &RunController::iteration, this, [this](const run::IterationStats& s) {
+        data_.iterations.push_back(s);
+        dirty_.losses = true;
+        progress_->setValue(static_cast<int>(s.step + 1));
+        progress_->setFormat(
+            tr("epoch %1 · %2/%3").arg(s.epoch + 1).arg(s.step + 1).arg(s.totalSteps));
+        const double eta =
+            s.iterationsPerSecond > 0
+                ? static_cast<double>(s.totalSteps - s.step - 1) / s.iterationsPerSecond
+                : 0;
+        rate_->setText(
+            tr("%1 it/s, ETA %2").arg(s.iterationsPerSecond, 0, 'f', 2).arg(formatDuration(eta)));
+    });
+    connect(&c, &RunController::baseline, this, [this](QString name, double top1) {
+        (name == "fp" ? data_.fpTop1 : data_.ptqTop1) = top1;
+        dirty_.accuracy = true;
+        appendLog(tr("%1 top-1: %2 %")
+                      .arg(name == "fp" ? tr("FP teacher") : tr("PTQ baseline"))
+                      .arg(top1, 0, 'f', 2));
+    });
+    connect(&c, &RunController::evaluated, this, [this](const run::EvalStats& e) {
+        data_.evals.push_back(e);
+        dirty_.accuracy = true;
+        appendLog(tr("epoch %1: student top-1 %2 % (best %3 %)")
+                      .arg(e.epoch + 1)
+                      .arg(e.top1, 0, 'f', 2)
+                      .arg(e.bestTop1, 0, 'f', 2));
+    });
+    connect(&c, &RunController::bnMatched, this, [this](const run::BnMatch& m) {
+        if (!data_.firstBn)
+            data_.firstBn = m;
+        data_.lastBn = m;
+        dirty_.bn = true;
+    });
+    connect(&c, &RunController::rounded, this, [this](const run::RoundingStats& r) {
+        data_.rounding.push_back(r);
+        dirty_.rounding = true;
+    });
+    connect(&c, &RunController::samples, this, [this](const run::SampleBatch& s) {
+        data_.samples = s;
+        dirty_.samples = true;
+    });
+    connect(&c, &RunController::logLine, this, &MainWindow::appendLog);
+    connect(&c, &RunController::finished, this, [this](const run::RunSummary& s) {
+        data_.summary = s;
+        dirty_.setAll();
+        QString line = tr("Run %1 after %2 iterations in %3")
+                           .arg(QString::fromStdString(s.status))
+                           .arg(s.iterations)
+                           .arg(formatDuration(s.wallSeconds));
+        if (s.lastTop1 >= 0)
+            line += tr(": FP %1 %, PTQ %2 %, student %3 % best, %4 % last")
+                        .arg(s.fpTop1, 0, 'f', 2)
+                        .arg(s.ptqTop1, 0, 'f', 2)
+                        .arg(s.bestTop1, 0, 'f', 2)
+                        .arg(s.lastTop1, 0, 'f', 2);
+        appendLog(line);
+        if (s.status == "diverged")
+            showError(tr("The run diverged"), QString::fromStdString(s.error));
+    });
+    connect(&c, &RunController::failed, this,
+            [this](QString message) { showError(tr("The run failed"), message); });
+    connect(&c, &RunController::stateChanged, this, [this] { updateActions(); });
+}
+
+void MainWindow::appendLog(const QString& line) {
+    log_->appendPlainText(line);
+}
+
+void MainWindow::showError(const QString& title, const QString& message) {
+    lastError_ = message;
+    appendLog(title + ": " + message);
+    auto* box = new QMessageBox(QMessageBox::Warning, title, message, QMessageBox::Ok, this);
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->open();
+}
+
+bool MainWindow::openExperiment(const QString& path) {
+    try {
+        const std::string file = path == "demo"
+                                     ? run::resourceDir() + "/presets/demo-fmnist-gdfq-w4a4.yaml"
+                                     : path.toStdString();
+        setExperiment(run::loadExperimentConfig(file));
+        if (path != "demo")
+            addRecent(path);
+        return true;
+    } catch (const std::exception& e) {
+        showError(tr("Cannot open the experiment"), QString::fromStdString(e.what()));
+        return false;
+    }
+}
+
+void MainWindow::setExperiment(const run::ExperimentConfig& config) {
+    form_->setConfig(config);
+    setWindowTitle(tr("DFQ Workbench — %1").arg(QString::fromStdString(config.name)));
+    updateQuantizationColumn();
+}
+
+void MainWindow::saveExperimentAs() {
+    try {
+        const auto c = form_->config();
+        const QString path = QFileDialog::getSaveFileName(this, tr("Save the experiment"),
+                                                          QString::fromStdString(c.name) + ".yaml",
+                                                          tr("YAML (*.yaml)"));
+        if (path.isEmpty())
+            return;
+        std::ofstream out(path.toStdString());
+        out << run::toYaml(c);
+        if (!out)
+            throw Error(path.toStdString() + ": cannot write");
+        addRecent(path);
+    } catch (const std::exception& e) {
+        showError(tr("Cannot save the experiment"), QString::fromStdString(e.what()));
+    }
+}
+
+void MainWindow::loadModelSummary(const QString& modelPath) {
+    const std::string path = modelPath == "demo" ? run::demoTeacherPath() : modelPath.toStdString();
+    std::vector<int64_t> shape;
+    try {
+        shape = form_->config().modelInputShape;
+    } catch (const std::exception&) {
+    }
+    modelView_->setMessage(tr("Loading %1…").arg(modelPath));
+    const int request = ++modelRequest_;
+    // Loading runs a probe forward pass: off the GUI thread, the result comes back queued.
+    QThread* t = QThread::create([this, path, shape, request] {
+        model::ModelSummary s;
+        QString error;
+        try {
+            s = model::summarizeModel(path, shape);
+        } catch (const std::exception& e) {
+            error = QString::fromStdString(e.what());
+        }
+        QMetaObject::invokeMethod(this, [this, s, error, request] {
+            if (request != modelRequest_)
+                return;
+            if (!error.isEmpty()) {
+                modelView_->setMessage(
+                    tr("<font color='#c00'>%1</font>").arg(error.toHtmlEscaped()));
+                showError(tr("Cannot open the model"), error);
+                return;
+            }
+            modelView_->setSummary(s);
+            data_.classNames.clear();
+            for (const auto& n : s.meta.classNames)
+                data_.classNames.push_back(QString::fromStdString(n));
+            updateQuantizationColumn();
+        });
+    });
+    modelThreads_.push_back(t);
+    connect(t, &QThread::finished, this, [this, t] {
+        modelThreads_.erase(std::find(modelThreads_.begin(), modelThreads_.end(), t));
+        t->deleteLater();
+    });
+    t->start();
+}
+
+void MainWindow::updateQuantizationColumn() {
+    try {
+        const auto c = form_->config();
+        modelView_->setQuantization(static_cast<int>(c.quantWeightBits),
+                                    static_cast<int>(c.quantActivationBits), c.quantFirstLast,
+                                    c.quantLayerBits);
+    } catch (const std::exception&) {
+    }
+}
+
+void MainWindow::startRun() {
+    if (controller_.busy())
+        return;
+    run::ExperimentConfig c;
+    try {
+        c = form_->config();
+    } catch (const std::exception& e) {
+        showError(tr("The experiment is not valid"), QString::fromStdString(e.what()));
+        return;
+    }
+    folderTimer_.stop();
+    watchedFolder_.clear();
+    const auto names = data_.classNames;
+    data_.clear();
+    data_.classNames = names;
+    data_.totalSteps = c.scheduleEpochs * c.scheduleIterations;
+    dirty_.setAll();
+    log_->clear();
+    appendLog(tr("Starting %1").arg(QString::fromStdString(c.name)));
+    controller_.start(c);
+}
+
+bool MainWindow::openRunFolder(const QString& folder) {
+    if (controller_.busy()) {
+        showError(tr("A run is in progress"), tr("Stop it before opening a run folder."));
+        return false;
+    }
+    try {
+        const auto names = data_.classNames;
+        data_ = readRunFolder(folder);
+        data_.classNames = names;
+        const auto c = run::parseExperimentConfig(data_.configYaml.toStdString(),
+                                                  (folder + "/config.yaml").toStdString());
+        data_.totalSteps = c.scheduleEpochs * c.scheduleIterations;
+        setExperiment(c);
+        dirty_.setAll();
+        addRecent(folder);
+        appendLog(tr("Opened the run folder %1").arg(folder));
+        watchedFolder_ = folder;
+        // A run still being written (by `dfq run` elsewhere) is followed live.
+        if (!data_.summary || data_.summary->status == "running")
+            folderTimer_.start();
+        return true;
+    } catch (const std::exception& e) {
+        showError(tr("Cannot open the run folder"), QString::fromStdString(e.what()));
+        return false;
+    }
+}
+
+void MainWindow::pollRunFolder() {
+    if (watchedFolder_.isEmpty() || controller_.busy()) {
+        folderTimer_.stop();
+        return;
+    }
+    try {
+        const auto names = data_.classNames;
+        const auto total = data_.totalSteps;
+        data_ = readRunFolder(watchedFolder_);
+        data_.classNames = names;
+        data_.totalSteps = total;
+        dirty_.setAll();
+        if (data_.summary && data_.summary->status != "running")
+            folderTimer_.stop();
+    } catch (const std::exception&) {
+        folderTimer_.stop();
+    }
+}
+
+void MainWindow::redraw() {
+    if (!dirty_.any())
+        return;
+    QWidget* current = tabs_->currentWidget();
+    auto draw = [&](QWidget* view, bool& flag, auto&& fn) {
+        if (flag && view == current) {
+            fn();
+            flag = false;
+        }
+    };
+    draw(losses_, dirty_.losses, [&] { losses_->refresh(data_); });
+    draw(accuracy_, dirty_.accuracy, [&] { accuracy_->refresh(data_); });
+    draw(bn_, dirty_.bn, [&] { bn_->refresh(data_); });
+    draw(samples_, dirty_.samples, [&] { samples_->refresh(data_); });
+    draw(rounding_, dirty_.rounding, [&] { rounding_->refresh(data_); });
+}
+
+void MainWindow::refreshAll() {
+    losses_->refresh(data_);
+    accuracy_->refresh(data_);
+    bn_->refresh(data_);
+    samples_->refresh(data_);
+    rounding_->refresh(data_);
+    dirty_ = {};
+}
+
+bool MainWindow::saveViewScreenshots(const QString& dir) {
+    QDir().mkpath(dir);
+    bool ok = true;
+    const int keep = tabs_->currentIndex();
+    const QStringList names = {"losses",  "accuracy", "bn-statistics",
+                               "samples", "rounding", "model"};
+    for (int i = 0; i < tabs_->count() && i < names.size(); ++i) {
+        tabs_->setCurrentIndex(i);
+        refreshAll();
+        for (auto* p : plotPanels())
+            for (auto* plot : p->plots())
+                plot->replot(QCustomPlot::rpImmediateRefresh);
+        QApplication::processEvents();
+        ok = grab().save(dir + "/" + names[i] + ".png") && ok;
+    }
+    tabs_->setCurrentIndex(keep);
+    return ok;
+}
+
+void MainWindow::updateActions() {
+    const auto s = controller_.state();
+    const bool busy = controller_.busy();
+    start_->setEnabled(!busy);
+    pause_->setEnabled(busy && s != RunController::State::Stopping);
+    stop_->setEnabled(busy && s != RunController::State::Stopping);
+    if (!busy && pause_->isChecked()) {
+        const QSignalBlocker block(pause_);
+        pause_->setChecked(false);
+    }
+    form_->setEnabledForRun(busy);
+    switch (s) {
+        case RunController::State::Idle:
+            state_->setText(data_.summary
+                                ? tr("Run %1").arg(QString::fromStdString(data_.summary->status))
+                                : tr("Ready"));
+            break;
+        case RunController::State::Running:
+            state_->setText(tr("Running"));
+            break;
+        case RunController::State::Paused:
+            state_->setText(tr("Paused"));
+            break;
+        case RunController::State::Stopping:
+            state_->setText(tr("Stopping after this iteration…"));
+            break;
+    }
+}
+
+void MainWindow::addRecent(const QString& path) {
+    QSettings settings;
+    QStringList recent = settings.value("recent").toStringList();
+    recent.removeAll(path);
+    recent.prepend(path);
+    while (recent.size() > 10)
+        recent.removeLast();
+    settings.setValue("recent", recent);
+    rebuildRecentMenu();
+}
+
+void MainWindow::rebuildRecentMenu() {
+    recentMenu_->clear();
+    for (const QString& path : QSettings().value("recent").toStringList())
+        recentMenu_->addAction(path, this, [this, path] {
+            if (QFileInfo(path).isDir())
+                openRunFolder(path);
+            else if (path.endsWith(".yaml") || path.endsWith(".yml"))
+                openExperiment(path);
+            else
+                try {
+                    auto c = form_->config();
+                    c.modelPath = path.toStdString();
+                    setExperiment(c);
+                } catch (const std::exception& e) {
+                    showError(tr("Cannot open the model"), QString::fromStdString(e.what()));
+                }
+        });
+    recentMenu_->setEnabled(!recentMenu_->isEmpty());
+}
+
+void MainWindow::closeEvent(QCloseEvent* e) {
+    if (controller_.busy()) {
+        controller_.stop();
+        controller_.wait(-1);
+    }
+    QSettings settings;
+    settings.setValue("window/geometry", saveGeometry());
+    settings.setValue("window/state", saveState());
+    e->accept();
+}
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* e) {
+    if (e->mimeData()->hasUrls())
+        e->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent* e) {
+    for (const QUrl& url : e->mimeData()->urls()) {
+        const QString path = url.toLocalFile();
+        if (QFileInfo(path).isDir())
+            openRunFolder(path);
+        else if (path.endsWith(".yaml") || path.endsWith(".yml"))
+            openExperiment(path);
+        else {
+            try {
+                auto c = form_->config();
+                c.modelPath = path.toStdString();
+                setExperiment(c);
+                addRecent(path);
+            } catch (const std::exception& ex) {
+                showError(tr("Cannot open the model"), QString::fromStdString(ex.what()));
+            }
+        }
+    }
+}
+
+}  // namespace dfq::ui

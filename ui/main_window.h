@@ -1,0 +1,104 @@
+#pragma once
+
+#include <QMainWindow>
+#include <QTimer>
+#include <vector>
+
+#include "run_controller.h"
+#include "run_data.h"
+
+class QAction;
+class QLabel;
+class QMenu;
+class QPlainTextEdit;
+class QProgressBar;
+class QTabWidget;
+class QThread;
+
+namespace dfq::ui {
+
+class AccuracyView;
+class BnView;
+class ExperimentForm;
+class LossView;
+class ModelView;
+class PlotPanel;
+class RoundingView;
+class SamplesView;
+
+// The workbench window: the experiment form (left), the live views (centre), the log (bottom),
+// Start / Pause / Stop and the run's progress in the status bar.
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+  public:
+    explicit MainWindow(QWidget* parent = nullptr);
+    ~MainWindow() override;
+
+    // Loads an experiment file (or the demo preset for "demo"); errors go to the error dialog.
+    bool openExperiment(const QString& path);
+    void setExperiment(const run::ExperimentConfig& config);
+    bool openRunFolder(const QString& folder);
+    void startRun();
+
+    // For tests and screenshots.
+    RunController& controller() { return controller_; }
+    const RunData& data() const { return data_; }
+    QTabWidget* views() const { return tabs_; }
+    ExperimentForm* form() const { return form_; }
+    ModelView* modelView() const { return modelView_; }
+    SamplesView* samplesView() const { return samples_; }
+    std::vector<PlotPanel*> plotPanels() const;
+    QString lastError() const { return lastError_; }
+    // Redraws every view now (the timer otherwise redraws the visible one).
+    void refreshAll();
+    // Saves a screenshot of each view as DIR/<view>.png.
+    bool saveViewScreenshots(const QString& dir);
+
+  protected:
+    void closeEvent(QCloseEvent* e) override;
+    void dragEnterEvent(QDragEnterEvent* e) override;
+    void dropEvent(QDropEvent* e) override;
+
+  private:
+    void buildMenus();
+    void connectController();
+    void showError(const QString& title, const QString& message);
+    void loadModelSummary(const QString& modelPath);
+    void updateQuantizationColumn();
+    void redraw();
+    void updateActions();
+    void addRecent(const QString& path);
+    void rebuildRecentMenu();
+    void saveExperimentAs();
+    void appendLog(const QString& line);
+    void pollRunFolder();
+
+    RunController controller_;
+    RunData data_;
+    Dirty dirty_;
+    QTimer redrawTimer_;
+    QTimer folderTimer_;
+    QString watchedFolder_;
+    QString lastError_;
+    int modelRequest_ = 0;
+    std::vector<QThread*> modelThreads_;  // layer-table loads still running
+
+    ExperimentForm* form_;
+    QTabWidget* tabs_;
+    LossView* losses_;
+    AccuracyView* accuracy_;
+    BnView* bn_;
+    SamplesView* samples_;
+    RoundingView* rounding_;
+    ModelView* modelView_;
+    QPlainTextEdit* log_;
+    QLabel* state_;
+    QLabel* rate_;
+    QProgressBar* progress_;
+    QAction* start_;
+    QAction* pause_;
+    QAction* stop_;
+    QMenu* recentMenu_;
+};
+
+}  // namespace dfq::ui

@@ -1,0 +1,40 @@
+#pragma once
+
+#include <QWidget>
+#include <map>
+#include <string>
+
+#include "core/model/model_summary.h"
+
+class QLabel;
+class QTableWidget;
+
+namespace dfq::ui {
+
+// The model's summary and layer table: module path, kind, shapes, parameters, MACs, and the
+// bits each layer gets under the current experiment.
+class ModelView : public QWidget {
+    Q_OBJECT
+  public:
+    explicit ModelView(QWidget* parent = nullptr);
+    void setSummary(const model::ModelSummary& summary);
+    void setMessage(const QString& text);
+    // Which bits the conv/linear layers get: every quantizable layer `weightBits`, the first and
+    // last as `firstLast` says, overrides by module path.
+    void setQuantization(int weightBits, int activationBits, const std::string& firstLast,
+                         const std::map<std::string, int64_t>& layerBits);
+    const model::ModelSummary& summary() const { return summary_; }
+    int rowCount() const;
+
+  private:
+    void fill();
+
+    model::ModelSummary summary_;
+    int weightBits_ = 4, activationBits_ = 4;
+    std::string firstLast_ = "quantized";
+    std::map<std::string, int64_t> layerBits_;
+    QLabel* header_;
+    QTableWidget* table_;
+};
+
+}  // namespace dfq::ui

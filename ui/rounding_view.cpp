@@ -1,0 +1,113 @@
+#include "rounding_view.h"
+
+#include <qcustomplot.h>
+
+#include <QTextStream>
+
+#include "run_data.h"
+
+namespace dfq::ui {
+
+RoundingView::RoundingView(QWidget* parent)
+    : PlotPanel(tr("<b>What you are seeing.</b> A quantized weight only changes when its "
+                   "full-precision value crosses a rounding threshold between two integer codes. "
+                   "Left: the fraction of all quantized weights whose code changed in each "
+                   "student step. Right: the same per layer (rows) over the run (columns); "
+                   "brighter means more crossings. Few crossings mean the student's weights "
+                   "barely move on the integer grid."),
+                parent) {
+    overall_ = addPlot(1);
+    overall_->xAxis->setLabel(tr("iteration"));
+    overall_->yAxis->setLabel(tr("codes changed (fraction, log)"));
+    overall_->yAxis->setScaleType(QCPAxis::stLogarithmic);
+    overall_->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+    QCPGraph* g = overall_->addGraph();
+    g->setPen(QPen(QColor(148, 103, 189), 1.5));
+
+    heat_ = addPlot(1);
+    heat_->xAxis->setLabel(tr("iteration"));
+    heat_->yAxis->setLabel(tr("layer"));
+    map_ = new QCPColorMap(heat_->xAxis, heat_->yAxis);
+    map_->setGradient(QCPColorGradient::gpThermal);
+    map_->setInterpolate(false);
+    auto* scale = new QCPColorScale(heat_);
+    heat_->plotLayout()->addElement(0, 1, scale);
+    scale->setLabel(tr("fraction changed"));
+    map_->setColorScale(scale);
+}
+
+void RoundingView::refresh(const RunData& d) {
+    last_ = &d;
+    std::vector<double> x, y;
+    for (const auto& r : d.rounding) {
+        if (r.overall <= 0)
+            continue;
+        x.push_back(static_cast<double>(r.step));
+        y.push_back(r.overall);
+    }
+    decimate(x, y, 3000);
+    overall_->graph(0)->setData(QVector<double>(x.begin(), x.end()),
+                                QVector<double>(y.begin(), y.end()), true);
+    overall_->rescaleAxes();
+    if (d.totalSteps > 0)
+        overall_->xAxis->setRange(0, static_cast<double>(d.totalSteps));
+    overall_->replot(QCustomPlot::rpQueuedReplot);
+
+    if (d.rounding.empty()) {
+        map_->data()->clear();
+        heat_->replot(QCustomPlot::rpQueuedReplot);
+        return;
+    }
+    const int layers = static_cast<int>(d.rounding.front().perLayer.size());
+    const int columns = std::min<int>(400, static_cast<int>(d.rounding.size()));
+    const double x0 = static_cast<double>(d.rounding.front().step);
+    const double x1 = static_cast<double>(d.rounding.back().step);
+    map_->data()->setSize(columns, layers);
+    map_->data()->setRange(QCPRange(x0, std::max(x0 + 1, x1)), QCPRange(0, layers - 1));
+    // Average the steps that fall into each column.
+    std::vector<double> sum(static_cast<size_t>(columns * layers), 0.0);
+    std::vector<int> count(static_cast<size_t>(columns), 0);
+    const size_t n = d.rounding.size();
+    for (size_t i = 0; i < n; ++i) {
+        const int col = static_cast<int>(i * static_cast<size_t>(columns) / n);
+        ++count[static_cast<size_t>(col)];
+        for (int l = 0; l < layers && l < static_cast<int>(d.rounding[i].perLayer.size()); ++l)
+            sum[static_cast<size_t>(col * layers + l)] += d.rounding[i].perLayer[l];
+    }
+    for (int c = 0; c < columns; ++c)
+        for (int l = 0; l < layers; ++l)
+            map_->data()->setCell(
+                c, l, count[c] ? sum[static_cast<size_t>(c * layers + l)] / count[c] : 0.0);
+    QVector<double> ticks;
+    QVector<QString> labels;
+    for (int l = 0; l < layers; ++l) {
+        ticks.push_back(l);
+        labels.push_back(QString::fromStdString(d.rounding.front().layers[l]));
+    }
+    auto ticker = QSharedPointer<QCPAxisTickerText>(new QCPAxisTickerText);
+    ticker->addTicks(ticks, labels);
+    heat_->yAxis->setTicker(ticker);
+    map_->rescaleDataRange(true);
+    heat_->rescaleAxes();
+    heat_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+QString RoundingView::csv() const {
+    QString out;
+    QTextStream s(&out);
+    s << "step,overall";
+    if (last_ && !last_->rounding.empty())
+        for (const auto& l : last_->rounding.front().layers)
+            s << ',' << QString::fromStdString(l);
+    s << '\n';
+    if (last_)
+        for (const auto& r : last_->rounding) {
+            s << r.step << ',' << r.overall;
+            for (double v : r.perLayer)
+                s << ',' << v;
+            s << '\n';
+        }
+    return out;
+}
+
+}  // namespace dfq::ui

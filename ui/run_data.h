@@ -1,0 +1,43 @@
+#pragma once
+
+#include <QImage>
+#include <QString>
+#include <optional>
+#include <vector>
+
+#include "core/run/events.h"
+
+namespace dfq::ui {
+
+// Everything the views show about one run, gathered in the GUI thread from the controller's
+// signals (or read from a run folder). Views redraw from it on a timer, never per event.
+struct RunData {
+    QString folder;
+    QString configYaml;
+    int64_t totalSteps = 0;
+    std::vector<run::IterationStats> iterations;
+    std::vector<run::EvalStats> evals;
+    double fpTop1 = -1, ptqTop1 = -1;
+    std::optional<run::BnMatch> firstBn, lastBn;
+    std::vector<run::RoundingStats> rounding;
+    std::optional<run::SampleBatch> samples;
+    QImage sampleGrid;  // a run folder's latest samples/step-N.png, when read from disk
+    int64_t sampleGridStep = -1;
+    std::vector<QString> classNames;
+    std::optional<run::RunSummary> summary;
+
+    void clear() { *this = RunData(); }
+};
+
+// Which parts changed since the views last drew.
+struct Dirty {
+    bool losses = false, accuracy = false, bn = false, rounding = false, samples = false;
+    bool any() const { return losses || accuracy || bn || rounding || samples; }
+    void setAll() { losses = accuracy = bn = rounding = samples = true; }
+};
+
+// Reads a run folder written by `dfq run` or the window (finished or still being written).
+// Throws dfq::Error when the folder has no config.yaml.
+RunData readRunFolder(const QString& folder);
+
+}  // namespace dfq::ui
