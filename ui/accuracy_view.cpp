@@ -58,7 +58,26 @@ void AccuracyView::refresh(const RunData& d) {
     };
     line(1, d.fpTop1);
     line(2, d.ptqTop1);
-    plot_->xAxis->setRange(0, xMax);
+    while (plot_->graphCount() > 3)
+        plot_->removeGraph(plot_->graphCount() - 1);
+    double xMaxAll = xMax;
+    for (size_t r = 0; r < comparisons().size(); ++r) {
+        const RunData& other = comparisons()[r];
+        QVector<double> ox, oy;
+        for (const auto& e : other.evals) {
+            ox.push_back(static_cast<double>(e.step));
+            oy.push_back(e.top1);
+            lo = std::min(lo, e.top1);
+            hi = std::max(hi, e.top1);
+            xMaxAll = std::max(xMaxAll, static_cast<double>(e.step));
+        }
+        QCPGraph* g = plot_->addGraph();
+        g->setName(runName(other));
+        g->setPen(QPen(comparisonColor(r), 1.5));
+        g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 5));
+        g->setData(ox, oy, true);
+    }
+    plot_->xAxis->setRange(0, xMaxAll);
     if (hi >= lo)
         plot_->yAxis->setRange(std::max(0.0, lo - 3), std::min(100.0, hi + 2));
     plot_->replot(QCustomPlot::rpQueuedReplot);

@@ -99,6 +99,31 @@ void LossView::refresh(const RunData& d) {
         plot_->graph(i)->setData(QVector<double>(x.begin(), x.end()),
                                  QVector<double>(y.begin(), y.end()), true);
     }
+    // Compared runs: their generator and student totals, thin, in their own colour.
+    while (plot_->graphCount() > 6)
+        plot_->removeGraph(plot_->graphCount() - 1);
+    for (size_t r = 0; r < comparisons().size(); ++r) {
+        const RunData& other = comparisons()[r];
+        for (int k : {0, 3}) {
+            const auto& s = kSeries[k];
+            std::vector<double> x, y;
+            for (const auto& it : other.iterations) {
+                const double v = it.*(s.field);
+                if ((s.student && !it.studentTrained) || (logScale && v <= 0))
+                    continue;
+                x.push_back(static_cast<double>(it.step));
+                y.push_back(v);
+            }
+            if (smooth_->isChecked())
+                y = smooth(y, 0.9);
+            decimate(x, y, 3000);
+            QCPGraph* g = plot_->addGraph();
+            g->setName(runName(other) + ": " + s.name);
+            g->setPen(QPen(comparisonColor(r), 1.0, k == 0 ? Qt::SolidLine : Qt::DashDotLine));
+            g->setData(QVector<double>(x.begin(), x.end()), QVector<double>(y.begin(), y.end()),
+                       true);
+        }
+    }
     plot_->rescaleAxes();
     if (d.totalSteps > 0)
         plot_->xAxis->setRange(0, static_cast<double>(d.totalSteps));

@@ -110,6 +110,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     bar->addSeparator();
     bar->addWidget(new QLabel(tr("  presets, models and run folders can be dropped here")));
 
+    losses_->setComparisons(&comparisons_);
+    accuracy_->setComparisons(&comparisons_);
     connect(form_, &ExperimentForm::modelChanged, this, &MainWindow::loadModelSummary);
     connect(form_, &ExperimentForm::changed, this, &MainWindow::updateQuantizationColumn);
     connectController();
@@ -172,6 +174,13 @@ void MainWindow::buildMenus() {
         if (!dir.isEmpty())
             openRunFolder(dir);
     });
+    file->addAction(tr("&Compare with run folder…"), this, [this] {
+        const QString dir =
+            QFileDialog::getExistingDirectory(this, tr("Run folder to compare with"), "runs");
+        if (!dir.isEmpty())
+            addComparison(dir);
+    });
+    file->addAction(tr("Clear comparisons"), this, &MainWindow::clearComparisons);
     recentMenu_ = file->addMenu(tr("Recent"));
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
@@ -430,6 +439,23 @@ bool MainWindow::openRunFolder(const QString& folder) {
         showError(tr("Cannot open the run folder"), QString::fromStdString(e.what()));
         return false;
     }
+}
+
+bool MainWindow::addComparison(const QString& folder) {
+    try {
+        comparisons_.push_back(readRunFolder(folder));
+        dirty_.setAll();
+        appendLog(tr("Comparing with %1").arg(folder));
+        return true;
+    } catch (const std::exception& e) {
+        showError(tr("Cannot open the run folder"), QString::fromStdString(e.what()));
+        return false;
+    }
+}
+
+void MainWindow::clearComparisons() {
+    comparisons_.clear();
+    dirty_.setAll();
 }
 
 void MainWindow::pollRunFolder() {

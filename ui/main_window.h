@@ -38,6 +38,9 @@ class MainWindow : public QMainWindow {
     bool openExperiment(const QString& path);
     void setExperiment(const run::ExperimentConfig& config);
     bool openRunFolder(const QString& folder);
+    // Overlays another run's curves on the losses and accuracy views.
+    bool addComparison(const QString& folder);
+    void clearComparisons();
     void startRun();
 
     // For tests and screenshots.
@@ -75,6 +78,7 @@ class MainWindow : public QMainWindow {
 
     RunController controller_;
     RunData data_;
+    std::vector<RunData> comparisons_;
     Dirty dirty_;
     QTimer redrawTimer_;
     QTimer folderTimer_;

@@ -1,9 +1,12 @@
 #include "plot_panel.h"
 
+#include "run_data.h"
+
 #include <qcustomplot.h>
 
 #include <QFile>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QMenu>
 #include <QMessageBox>
 #include <QSvgGenerator>
@@ -35,6 +38,22 @@ QCustomPlot* PlotPanel::addPlot(int stretch) {
     row_->addWidget(plot, stretch);
     plots_.push_back(plot);
     return plot;
+}
+
+const std::vector<RunData>& PlotPanel::comparisons() const {
+    static const std::vector<RunData> none;
+    return comparisons_ ? *comparisons_ : none;
+}
+
+QColor PlotPanel::comparisonColor(size_t i) {
+    static const QColor colors[] = {QColor(127, 127, 127), QColor(140, 86, 75),
+                                    QColor(188, 189, 34), QColor(227, 119, 194),
+                                    QColor(23, 190, 207)};
+    return colors[i % (sizeof colors / sizeof colors[0])];
+}
+
+QString PlotPanel::runName(const RunData& run) {
+    return QFileInfo(run.folder).fileName();
 }
 
 bool PlotPanel::exportPlot(QCustomPlot* plot, const QString& path) {

@@ -23,11 +23,18 @@ class PlotPanel : public QWidget {
     // The data behind the view as CSV text (header first).
     virtual QString csv() const = 0;
     const std::vector<QCustomPlot*>& plots() const { return plots_; }
+    // Other runs to overlay (views that compare runs draw them beside the current one).
+    void setComparisons(const std::vector<RunData>* runs) { comparisons_ = runs; }
     // Saves a plot by the file's extension: .png, .svg or .pdf. False when it cannot be written.
     static bool exportPlot(QCustomPlot* plot, const QString& path);
 
   protected:
     QCustomPlot* addPlot(int stretch = 1);
+    const std::vector<RunData>& comparisons() const;
+    // A colour per compared run, distinct from the current run's.
+    static QColor comparisonColor(size_t i);
+    // The legend name of a compared run: its folder's name.
+    static QString runName(const RunData& run);
     QBoxLayout* plotRow() const { return row_; }
     QBoxLayout* controls() const { return controls_; }
 
@@ -38,6 +45,7 @@ class PlotPanel : public QWidget {
     QBoxLayout* controls_;
     QLabel* explanation_;
     std::vector<QCustomPlot*> plots_;
+    const std::vector<RunData>* comparisons_ = nullptr;
 };
 
 // Averages neighbouring points so that at most `maxPoints` remain (long histories are decimated

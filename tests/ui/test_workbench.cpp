@@ -3,6 +3,7 @@
 
 #include <QApplication>
 #include <QElapsedTimer>
+#include <QEventLoop>
 #include <QFile>
 #include <QFileInfo>
 #include <QMessageBox>
@@ -23,12 +24,15 @@ using dfq::ui::MainWindow;
 
 namespace {
 
-// Runs the event loop until `done` or the timeout; returns done().
+// Runs the event loop (sleeping between events, not spinning) until `done` or the timeout.
 bool waitFor(const std::function<bool()>& done, int timeoutMs) {
     QElapsedTimer t;
     t.start();
-    while (!done() && t.elapsed() < timeoutMs)
-        QApplication::processEvents(QEventLoop::AllEvents, 20);
+    while (!done() && t.elapsed() < timeoutMs) {
+        QEventLoop loop;
+        QTimer::singleShot(20, &loop, &QEventLoop::quit);
+        loop.exec();
+    }
     return done();
 }
 
@@ -149,6 +153,13 @@ TEST(Workbench, ADemoRunFillsEveryViewWithoutBlockingTheWindow) {
     EXPECT_EQ(again.data().lastBn->channels.size(), 9u);
     EXPECT_EQ(again.data().rounding.size(), 8u);
     EXPECT_FALSE(again.data().sampleGrid.isNull());
+    // Overlaid for comparison: the other run's two totals and its accuracy curve.
+    ASSERT_TRUE(again.addComparison(d.folder));
+    again.refreshAll();
+    EXPECT_EQ(plotOf(again, 0)->graphCount(), 8);
+    EXPECT_EQ(plotOf(again, 0)->graph(6)->dataCount(), 12);
+    EXPECT_EQ(plotOf(again, 1)->graphCount(), 4);
+    EXPECT_EQ(plotOf(again, 1)->graph(3)->dataCount(), 3);
 
     // Every plot exports to PNG, SVG and PDF.
     for (const char* ext : {"png", "svg", "pdf"}) {
