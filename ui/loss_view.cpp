@@ -31,6 +31,26 @@ const Series kSeries[] = {
      true},
 };
 
+// One loss over a run's iterations, as drawn: positive values only on a log scale, smoothed when
+// asked, decimated for long runs.
+void setSeries(QCPGraph* g, const std::vector<run::IterationStats>& iterations, const Series& s,
+               bool logScale, bool smoothed) {
+    std::vector<double> x, y;
+    x.reserve(iterations.size());
+    y.reserve(iterations.size());
+    for (const auto& it : iterations) {
+        const double v = it.*(s.field);
+        if ((s.student && !it.studentTrained) || (logScale && v <= 0))
+            continue;
+        x.push_back(static_cast<double>(it.step));
+        y.push_back(v);
+    }
+    if (smoothed)
+        y = smooth(y, 0.9);
+    decimate(x, y, 3000);
+    g->setData(QVector<double>(x.begin(), x.end()), QVector<double>(y.begin(), y.end()), true);
+}
+
 }  // namespace
 
 LossView::LossView(QWidget* parent)
@@ -79,49 +99,18 @@ void LossView::refresh(const RunData& d) {
         plot_->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
     else
         plot_->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
-    for (int i = 0; i < 6; ++i) {
-        const auto& s = kSeries[i];
-        std::vector<double> x, y;
-        x.reserve(d.iterations.size());
-        y.reserve(d.iterations.size());
-        for (const auto& it : d.iterations) {
-            if (s.student && !it.studentTrained)
-                continue;
-            const double v = it.*(s.field);
-            if (logScale && v <= 0)
-                continue;
-            x.push_back(static_cast<double>(it.step));
-            y.push_back(v);
-        }
-        if (smooth_->isChecked())
-            y = smooth(y, 0.9);
-        decimate(x, y, 3000);
-        plot_->graph(i)->setData(QVector<double>(x.begin(), x.end()),
-                                 QVector<double>(y.begin(), y.end()), true);
-    }
+    for (int i = 0; i < 6; ++i)
+        setSeries(plot_->graph(i), d.iterations, kSeries[i], logScale, smooth_->isChecked());
     // Compared runs: their generator and student totals, thin, in their own colour.
     while (plot_->graphCount() > 6)
         plot_->removeGraph(plot_->graphCount() - 1);
     for (size_t r = 0; r < comparisons().size(); ++r) {
         const RunData& other = comparisons()[r];
         for (int k : {0, 3}) {
-            const auto& s = kSeries[k];
-            std::vector<double> x, y;
-            for (const auto& it : other.iterations) {
-                const double v = it.*(s.field);
-                if ((s.student && !it.studentTrained) || (logScale && v <= 0))
-                    continue;
-                x.push_back(static_cast<double>(it.step));
-                y.push_back(v);
-            }
-            if (smooth_->isChecked())
-                y = smooth(y, 0.9);
-            decimate(x, y, 3000);
             QCPGraph* g = plot_->addGraph();
-            g->setName(runName(other) + ": " + s.name);
+            g->setName(runName(other) + ": " + kSeries[k].name);
             g->setPen(QPen(comparisonColor(r), 1.0, k == 0 ? Qt::SolidLine : Qt::DashDotLine));
-            g->setData(QVector<double>(x.begin(), x.end()), QVector<double>(y.begin(), y.end()),
-                       true);
+            setSeries(g, other.iterations, kSeries[k], logScale, smooth_->isChecked());
         }
     }
     plot_->rescaleAxes();
