@@ -1,6 +1,7 @@
 #include "gdfq.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 
 #include <chrono>
 
@@ -114,7 +115,8 @@ GdfqStepStats Gdfq::step(bool trainStudent, bool calibrate, double lrG, double l
         lastBnStats_.push_back({st.mean.detach(), st.var.detach()});
     if (!trainStudent) {
         torch::NoGradGuard noGrad;
-        studentNet_.forward(x.detach());
+        if (calibrate)
+            studentNet_.forward(x.detach());
         stats.studentSeconds = std::chrono::duration<double>(Clock::now() - t1).count();
         return stats;
     }
@@ -131,6 +133,39 @@ GdfqStepStats Gdfq::step(bool trainStudent, bool calibrate, double lrG, double l
     stats.studentTrained = true;
     stats.studentSeconds = std::chrono::duration<double>(Clock::now() - t1).count();
     return stats;
+}
+
+void Gdfq::calibrateActivations(int64_t batches, quant::Calibration method, uint64_t seed) {
+    torch::NoGradGuard noGrad;
+    auto& trackers = quantizer_->activationRanges();
+    if (trackers.empty() || batches <= 0)
+        return;
+    at::Generator rng = at::make_generator<at::CPUGeneratorImpl>(seed);
+    std::vector<at::Tensor> genBuffers;
+    for (const auto& b : generator_->buffers())
+        genBuffers.push_back(b.clone());
+    std::vector<quant::ActivationStats> stats(trackers.size());
+    quantizer_->setCollector(&stats, &rng);
+    try {
+        const int64_t b = options_.batchSize;
+        for (int64_t i = 0; i < batches; ++i) {
+            at::Tensor z = at::randn({b, options_.latentDim}, rng).to(options_.device);
+            at::Tensor y = at::randint(0, classes_, {b}, rng, at::kLong).to(options_.device);
+            studentNet_.forward(generator_->forward(z, y));
+        }
+    } catch (...) {
+        quantizer_->setCollector(nullptr, nullptr);
+        throw;
+    }
+    quantizer_->setCollector(nullptr, nullptr);
+    auto buffers = generator_->buffers();
+    for (size_t i = 0; i < buffers.size(); ++i)
+        buffers[i].copy_(genBuffers[i]);
+    const int bits = options_.quant.activationBits;
+    for (size_t t = 0; t < trackers.size(); ++t) {
+        const auto [lo, hi] = stats[t].range(method, bits);
+        trackers[t].setRange(lo, hi);
+    }
 }
 
 at::Tensor Gdfq::studentForward(const at::Tensor& x) {

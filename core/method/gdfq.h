@@ -54,8 +54,14 @@ class Gdfq {
     Gdfq(const model::Model& teacher, const GdfqOptions& options);
 
     // trainStudent false is the warm-up: the generator trains, and the student's forward pass
-    // only calibrates activation ranges when `calibrate` is on.
+    // runs only when `calibrate` is on, to update the EMA activation ranges.
     GdfqStepStats step(bool trainStudent, bool calibrate, double lrG, double lrS);
+
+    // Sets and freezes the student's activation ranges from a fixed calibration set: `batches`
+    // generator batches drawn from a generator of their own seeded with `seed` (the run's random
+    // stream is untouched, and the generator's BN statistics are restored afterwards), passed
+    // through the student with weights quantized and activations unquantized.
+    void calibrateActivations(int64_t batches, quant::Calibration method, uint64_t seed);
 
     // Student and teacher logits for real images (on the CPU), without gradients; the images
     // may be on any device, the logits come back on the CPU.

@@ -37,4 +37,12 @@ void RangeTracker::setState(const State& s) {
     frozen_ = s.frozen;
 }
 
+void RangeTracker::setRange(double lo, double hi) {
+    lo_ = lo;
+    hi_ = hi;
+    beta_ = 0;  // lo() and hi() then report the stored values in both modes
+    updates_ = 1;
+    frozen_ = true;
+}
+
 }  // namespace dfq::quant

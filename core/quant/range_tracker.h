@@ -38,6 +38,8 @@ class RangeTracker {
     };
     State state() const { return {lo_, hi_, beta_, updates_, frozen_}; }
     void setState(const State& s);
+    // Sets the range directly (a calibration protocol other than the EMA) and freezes it.
+    void setRange(double lo, double hi);
 
   private:
     double momentum_;

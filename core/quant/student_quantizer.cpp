@@ -65,6 +65,8 @@ QuantGrid StudentQuantizer::weightGrid(const at::Tensor& w, int bits) const {
     auto [lo, hi] = config_.perChannelWeights ? perChannelRange(w) : perTensorRange(w);
     if (config_.symmetric)
         std::tie(lo, hi) = symmetricRange(lo, hi);
+    if (config_.mseWeightRange)
+        std::tie(lo, hi) = mseShrinkRange(w, lo, hi, bits);
     return makeGrid(lo, hi, bits);
 }
 
@@ -77,6 +79,10 @@ at::Tensor StudentQuantizer::output(const Layer& layer, const at::Tensor& y) {
     const int t = actTracker_[layer.index];
     if (t < 0)
         return y;
+    if (collector_) {
+        (*collector_)[t].add(y, *collectorGenerator_);
+        return y;
+    }
     if (calibrating_)
         trackers_[t].update(y);
     if (!trackers_[t].calibrated())
@@ -97,6 +103,13 @@ QuantGrid StudentQuantizer::activationGrid(const Layer& layer,
     }
     return makeGrid(at::scalar_tensor(lo, options), at::scalar_tensor(hi, options),
                     config_.activationBits);
+}
+
+void StudentQuantizer::setCollector(std::vector<ActivationStats>* stats, at::Generator* generator) {
+    if (stats && (stats->size() != trackers_.size() || !generator))
+        throw Error("calibration: one statistics slot per activation quantizer is needed");
+    collector_ = stats;
+    collectorGenerator_ = generator;
 }
 
 void StudentQuantizer::setCalibrating(bool on) {

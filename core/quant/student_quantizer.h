@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "../model/interpreter.h"
+#include "calibration.h"
 #include "range_tracker.h"
 #include "uniform_quantizer.h"
 
@@ -24,6 +25,9 @@ struct QuantConfig {
     std::map<std::string, int> weightBitsOverride;
     // The reference's EMA range inflation (see RangeTracker).
     bool referenceEmaInflation = false;
+    // Weight ranges shrunk per channel to the least squared quantization error (mseShrinkRange)
+    // instead of the plain min and max (the reference).
+    bool mseWeightRange = false;
     // EMA momentum of the activation ranges (the reference: 0.9).
     double activationMomentum = 0.9;
 };
@@ -52,6 +56,10 @@ class StudentQuantizer : public model::LayerHooks {
     // Layer indices of the quantized conv/linear layers, in the order weightCodes() uses.
     const std::vector<int>& quantizedWeightLayers() const { return quantizedWeightLayers_; }
 
+    // While set, each forward records the inputs of the activation quantizers into `stats` (one
+    // per tracker, in tracker order) and passes activations through unquantized.
+    void setCollector(std::vector<ActivationStats>* stats, at::Generator* generator);
+
     std::vector<RangeTracker>& activationRanges() { return trackers_; }
     const std::vector<RangeTracker>& activationRanges() const { return trackers_; }
 
@@ -69,6 +77,8 @@ class StudentQuantizer : public model::LayerHooks {
     std::vector<int> quantizedWeightLayers_;
     std::vector<RangeTracker> trackers_;
     bool calibrating_ = false;
+    std::vector<ActivationStats>* collector_ = nullptr;
+    at::Generator* collectorGenerator_ = nullptr;
 };
 
 }  // namespace dfq::quant

@@ -49,4 +49,34 @@ std::pair<at::Tensor, at::Tensor> symmetricRange(const at::Tensor& lo, const at:
     return {-m, m};
 }
 
+std::pair<at::Tensor, at::Tensor> mseShrinkRange(const at::Tensor& x, const at::Tensor& lo,
+                                                 const at::Tensor& hi, int bits, int candidates) {
+    at::NoGradGuard noGrad;
+    const at::Tensor xd = x.detach();
+    // Dims the error is averaged over: all but those where the range has its own entries.
+    std::vector<int64_t> dims;
+    for (int64_t d = 0; d < xd.dim(); ++d)
+        if (d >= lo.dim() || lo.size(d) == 1)
+            dims.push_back(d);
+    at::Tensor bestLo = lo.detach(), bestHi = hi.detach(), bestErr;
+    for (int c = 0; c < candidates; ++c) {
+        const double f = 1.0 - 0.02 * c;
+        if (f <= 0)
+            break;
+        const at::Tensor l = lo.detach() * f, h = hi.detach() * f;
+        const QuantGrid g = makeGrid(l, h, bits);
+        at::Tensor err = (dequantize(quantizeCodes(xd, g), g) - xd).square();
+        err = lo.dim() == 0 ? err.mean() : err.mean(dims, /*keepdim=*/true);
+        if (c == 0) {
+            bestErr = err;
+            continue;
+        }
+        const at::Tensor better = err < bestErr;
+        bestErr = at::where(better, err, bestErr);
+        bestLo = at::where(better, l, bestLo);
+        bestHi = at::where(better, h, bestHi);
+    }
+    return {bestLo, bestHi};
+}
+
 }  // namespace dfq::quant

@@ -32,4 +32,11 @@ std::pair<at::Tensor, at::Tensor> perTensorRange(const at::Tensor& x);
 // [-m, m] with m = max(|lo|, |hi|): the symmetric variant of a range.
 std::pair<at::Tensor, at::Tensor> symmetricRange(const at::Tensor& lo, const at::Tensor& hi);
 
+// The range [f*lo, f*hi] with f in {1, 0.98, ..., 1 - 0.02*(candidates-1)} chosen separately
+// for each entry of lo/hi (per channel when they are [C, 1, ...], else per tensor) to minimize
+// the mean squared quantization error of x at `bits` bits. Ties keep the wider range.
+std::pair<at::Tensor, at::Tensor> mseShrinkRange(const at::Tensor& x, const at::Tensor& lo,
+                                                 const at::Tensor& hi, int bits,
+                                                 int candidates = 36);
+
 }  // namespace dfq::quant

@@ -94,6 +94,26 @@ const std::vector<KeySpec>& schema() {
          "Momentum of the EMA that tracks each activation's min and max while calibrating (the "
          "reference: 0.9, i.e. about the last 10 batches; closer to 1 averages more batches).",
          0, 0.99999},
+        {"quant.weight_range",
+         &C::quantWeightRange,
+         "Range of each weight channel: its min and max (the reference), or that range shrunk by "
+         "a factor in 0.30..1 chosen, at every forward, for the least squared quantization "
+         "error.",
+         -kInf,
+         kInf,
+         {"minmax", "mse"}},
+        {"quant.calibration",
+         &C::quantCalibration,
+         "How activation ranges are set. `ema` (the reference): an EMA of each training batch's "
+         "min and max during the calibration epochs. `minmax` and `mse`: at the end of each "
+         "calibration epoch (or once before training when there are none), from a fixed set of "
+         "calibration_batches generator batches drawn with the run's seed: the mean of the "
+         "batches' min and max, or the clipping point with the least squared quantization error.",
+         -kInf,
+         kInf,
+         {"ema", "minmax", "mse"}},
+        {"quant.calibration_batches", &C::quantCalibrationBatches,
+         "Generator batches in the fixed calibration set of `minmax` and `mse`.", 1, 1e6},
         {"schedule.epochs", &C::scheduleEpochs, "Epochs.", 1, 1e6},
         {"schedule.iterations", &C::scheduleIterations, "Iterations per epoch.", 1, 1e9},
         {"schedule.warmup_epochs", &C::scheduleWarmupEpochs,

@@ -41,6 +41,9 @@ struct ExperimentConfig {
     std::map<std::string, int64_t> quantLayerBits;
     bool quantReferenceEmaInflation = false;
     double quantActivationMomentum = 0.9;
+    std::string quantWeightRange = "minmax";  // minmax | mse
+    std::string quantCalibration = "ema";     // ema | minmax | mse
+    int64_t quantCalibrationBatches = 32;
 
     // schedule
     int64_t scheduleEpochs = 400;

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <optional>
 #include <thread>
 
@@ -13,6 +14,7 @@
 #include "../error.h"
 #include "../method/gdfq.h"
 #include "../model/model.h"
+#include "../quant/calibration.h"
 #include "../quant/rounding_tracker.h"
 #include "../runtime.h"
 #include "../sha256.h"
@@ -41,6 +43,7 @@ quant::QuantConfig quantConfig(const ExperimentConfig& c) {
         q.weightBitsOverride[path] = static_cast<int>(bits);
     q.referenceEmaInflation = c.quantReferenceEmaInflation;
     q.activationMomentum = c.quantActivationMomentum;
+    q.mseWeightRange = c.quantWeightRange == "mse";
     return q;
 }
 
@@ -279,6 +282,21 @@ RunSummary Trainer::run(RunControl* control) {
                 o->onBaseline("ptq", summary.ptqTop1);
         };
 
+        // Calibration protocols other than the EMA set the ranges from a fixed calibration set
+        // at the end of each calibration epoch, or once before training when there are none.
+        const quant::Calibration calibration = quant::parseCalibration(c.quantCalibration);
+        auto calibrateFromFixedSet = [&] {
+            const auto t0 = Clock::now();
+            gdfq.calibrateActivations(c.quantCalibrationBatches, calibration,
+                                      static_cast<uint64_t>(c.seed) + 0x9E3779B97F4A7C15ULL);
+            char secs[32];
+            std::snprintf(secs, sizeof secs, "%.1f", seconds(t0));
+            log("activation ranges set from " + std::to_string(c.quantCalibrationBatches) +
+                " generator batches (" + c.quantCalibration + ", " + secs + " s)");
+        };
+        if (calibration != quant::Calibration::Ema && c.scheduleCalibrationEpochs == 0 && step == 0)
+            calibrateFromFixedSet();
+
         quant::RoundingTracker rounding;
         const int64_t resumedAt = step;
         const auto loopStart = Clock::now();
@@ -290,7 +308,8 @@ RunSummary Trainer::run(RunControl* control) {
             const double lrS =
                 multistepLr(c.studentLr, epoch, c.scheduleLrMilestones, c.scheduleLrGamma);
             const bool trainStudent = epoch >= c.scheduleWarmupEpochs;
-            const bool calibrate = epoch < c.scheduleCalibrationEpochs;
+            const bool calibrationEpoch = epoch < c.scheduleCalibrationEpochs;
+            const bool calibrate = calibrationEpoch && calibration == quant::Calibration::Ema;
             if (trainStudent) {
                 ptqBaseline();
                 // Codes before the first update of this process, so every step's crossings count.
@@ -330,7 +349,7 @@ RunSummary Trainer::run(RunControl* control) {
                 is.studentKd = s.studentKd;
                 is.studentLoss = s.studentLoss;
                 is.studentTrained = s.studentTrained;
-                is.calibrating = calibrate;
+                is.calibrating = calibrationEpoch;
                 is.lrGenerator = lrG;
                 is.lrStudent = trainStudent ? lrS : 0.0;
                 is.iterationsPerSecond =
@@ -359,6 +378,8 @@ RunSummary Trainer::run(RunControl* control) {
                 }
             }
             summary.iterations = step;
+            if (!cancelled && calibrationEpoch && calibration != quant::Calibration::Ema)
+                calibrateFromFixedSet();
             if (evalData && !cancelled) {
                 const auto r = studentTop1();
                 summary.lastTop1 = r.top1;

@@ -170,5 +170,7 @@ TEST(Presets, PaperRecipesHaveTheReferenceHyperparameters) {
         EXPECT_DOUBLE_EQ(c->generatorBnsWeight, 0.1);
         EXPECT_DOUBLE_EQ(c->studentWeightDecay, 1e-4);
         EXPECT_DOUBLE_EQ(c->quantActivationMomentum, 0.9);
+        EXPECT_EQ(c->quantCalibration, "ema");
+        EXPECT_EQ(c->quantWeightRange, "minmax");
     }
 }

@@ -1,8 +1,10 @@
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
 #include "core/error.h"
 #include "core/model/model.h"
+#include "core/quant/calibration.h"
 #include "core/quant/range_tracker.h"
 #include "core/quant/rounding_tracker.h"
 #include "core/quant/student_quantizer.h"
@@ -162,6 +164,109 @@ TEST(RangeTracker, StateRoundTrip) {
     a.update(t({0.f, 5.f}));
     b.update(t({0.f, 5.f}));
     EXPECT_EQ(b.hi(), a.hi());
+}
+
+TEST(RangeTracker, SetRangeFreezesTheGivenRange) {
+    for (bool inflate : {false, true}) {
+        RangeTracker r(0.9, inflate);
+        r.update(t({-5.f, 9.f}));
+        r.setRange(-0.5, 3.25);
+        EXPECT_TRUE(r.calibrated());
+        EXPECT_TRUE(r.frozen());
+        EXPECT_EQ(r.lo(), -0.5);
+        EXPECT_EQ(r.hi(), 3.25);
+        r.observe(t({-100.f, 100.f}));
+        EXPECT_EQ(r.hi(), 3.25);
+    }
+}
+
+TEST(Calibration, MinMaxIsTheMeanOfEachBatchsMinAndMax) {
+    ActivationStats s;
+    at::Generator g = at::make_generator<at::CPUGeneratorImpl>(1);
+    s.add(t({-1.f, 0.f, 2.f}), g);
+    s.add(t({0.f, 4.f}), g);
+    EXPECT_EQ(s.batches(), 2);
+    const auto [lo, hi] = s.range(Calibration::MinMax, 4);
+    EXPECT_DOUBLE_EQ(lo, -0.5);
+    EXPECT_DOUBLE_EQ(hi, 3.0);
+    EXPECT_THROW(ActivationStats().range(Calibration::Mse, 4), dfq::Error);
+}
+
+TEST(Calibration, MseClipsARareOutlier) {
+    // 250 each of 0, 1, 2, 3 and one 6, at 2 bits, candidates hi = 1..6. Hand-computed squared
+    // errors: hi 3 puts every small value on a level and costs only (6 - 3)^2 = 9; hi 6 (levels
+    // 0, 2, 4, 6) sends 1 to 0 (half to even) and 3 to 2, 500 errors of 1; hi 4 costs
+    // 250 * (1/9 + 4/9 + 1/9) + 4 = 170.7.
+    std::vector<float> v;
+    for (int k = 0; k < 4; ++k)
+        v.insert(v.end(), 250, static_cast<float>(k));
+    v.push_back(6.f);
+    EXPECT_DOUBLE_EQ(mseClip(t(v), 0.0, 6.0, 2, 6), 3.0);
+    // Without the outlier, the full range is exact and the widest exact candidate wins.
+    v.pop_back();
+    EXPECT_DOUBLE_EQ(mseClip(t(v), 0.0, 3.0, 2, 6), 3.0);
+    // At 8 bits the outlier is cheap to keep.
+    v.push_back(6.f);
+    EXPECT_DOUBLE_EQ(mseClip(t(v), 0.0, 6.0, 8, 6), 6.0);
+}
+
+TEST(Calibration, SamplesAtMostTheRequestedNumberOfValuesPerBatch) {
+    ActivationStats s(100);
+    at::Generator g = at::make_generator<at::CPUGeneratorImpl>(1);
+    // 10,000 values in [0, 1) and a batch maximum of 50: the MSE clip of the sample stays
+    // near 1, far below the maximum, while MinMax keeps the maximum.
+    at::Tensor x = at::rand({10000}, g);
+    x[17] = 50.f;
+    s.add(x, g);
+    EXPECT_DOUBLE_EQ(s.range(Calibration::MinMax, 3).second, 50.0);
+    const double hi = s.range(Calibration::Mse, 3).second;
+    EXPECT_GT(hi, 0.5);
+    EXPECT_LT(hi, 2.0);
+}
+
+TEST(UniformQuantizer, MseShrinkRangePerChannel) {
+    // Channel 0 lies exactly on its 2-bit min/max grid (levels -1, 0, 1, 2 for [-1, 2]): it
+    // keeps its range. Channel 1 is 63 values near 0 and one outlier: shrinking trades the
+    // outlier's error for finer levels near 0 and wins.
+    std::vector<float> v = {-1.f, 0.f, 1.f, 2.f};
+    for (int k = 0; k < 60; ++k)
+        v.push_back(0.f);
+    std::vector<float> c1;
+    for (int k = 0; k < 63; ++k)
+        c1.push_back(0.01f * static_cast<float>(k % 21 - 10));
+    c1.push_back(1.f);
+    v.insert(v.end(), c1.begin(), c1.end());
+    const at::Tensor w = t(v).view({2, 64, 1, 1});
+    auto [lo, hi] = perChannelRange(w);
+    auto [l2, h2] = mseShrinkRange(w, lo, hi, 2);
+    EXPECT_FLOAT_EQ(l2[0].item<float>(), -1.f);
+    EXPECT_FLOAT_EQ(h2[0].item<float>(), 2.f);
+    const double f = h2[1].item<double>() / hi[1].item<double>();
+    EXPECT_LT(f, 0.999);
+    EXPECT_GE(f, 0.3 - 1e-9);
+    EXPECT_NEAR(l2[1].item<double>() / lo[1].item<double>(), f, 1e-6);
+    auto mse = [&](const at::Tensor& l, const at::Tensor& h) {
+        const QuantGrid g = makeGrid(l, h, 2);
+        return (dequantize(quantizeCodes(w, g), g) - w).square()[1].mean().item<double>();
+    };
+    EXPECT_LT(mse(l2, h2), mse(lo, hi));
+    // The chosen factor is the best of the candidates.
+    for (int c = 0; c < 36; ++c) {
+        const double g = 1.0 - 0.02 * c;
+        EXPECT_LE(mse(l2, h2), mse(lo * g, hi * g) + 1e-12) << g;
+    }
+    // Per tensor: scalars in, scalars out.
+    auto [tl, th] = perTensorRange(w);
+    auto [tl2, th2] = mseShrinkRange(w, tl, th, 2);
+    EXPECT_EQ(tl2.dim(), 0);
+    EXPECT_LE(th2.item<double>(), th.item<double>());
+}
+
+TEST(Calibration, ParsesTheProtocolNames) {
+    EXPECT_EQ(parseCalibration("ema"), Calibration::Ema);
+    EXPECT_EQ(parseCalibration("minmax"), Calibration::MinMax);
+    EXPECT_EQ(parseCalibration("mse"), Calibration::Mse);
+    EXPECT_THROW(parseCalibration("kl"), dfq::Error);
 }
 
 TEST(RoundingTracker, FractionOfChangedCodes) {

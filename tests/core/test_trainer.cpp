@@ -55,7 +55,9 @@ struct Recorder : dfq::run::Observer {
         if (control && iterations.size() == cancelAfter)
             control->cancel = true;
     }
+    std::vector<std::string> logs;
     void onEval(const dfq::run::EvalStats& e) override { evals.push_back(e); }
+    void onLog(const std::string& line) override { logs.push_back(line); }
     void onRounding(const dfq::run::RoundingStats& r) override { rounding.push_back(r); }
     void onSamples(const dfq::run::SampleBatch& s) override { samples.push_back(s); }
     void onBnMatch(const dfq::run::BnMatch& m) override {
@@ -141,6 +143,37 @@ TEST(Trainer, SameSeedSameMetrics) {
         EXPECT_EQ(a.iterations[i].studentLoss, b.iterations[i].studentLoss) << i;
     }
     EXPECT_EQ(a.rounding.back().overall, b.rounding.back().overall);
+}
+
+TEST(Trainer, FixedSetCalibrationLeavesTheGeneratorsRunUntouched) {
+    // The generator never sees the student, so its losses must be the same whatever sets the
+    // student's activation ranges: the calibration set has a random stream of its own.
+    auto config = [](const std::string& protocol) {
+        ExperimentConfig c = tinyRun(true);
+        c.quantCalibration = protocol;
+        c.quantCalibrationBatches = 3;
+        return c;
+    };
+    Recorder ema, mse, mse2;
+    const auto sEma = dfq::run::Trainer(config("ema"), {&ema}).run();
+    const auto sMse = dfq::run::Trainer(config("mse"), {&mse}).run();
+    const auto sMse2 = dfq::run::Trainer(config("mse"), {&mse2}).run();
+    ASSERT_EQ(ema.iterations.size(), mse.iterations.size());
+    for (size_t i = 0; i < ema.iterations.size(); ++i)
+        EXPECT_EQ(ema.iterations[i].generatorLoss, mse.iterations[i].generatorLoss) << i;
+    EXPECT_GE(sMse.ptqTop1, 0.0);
+    EXPECT_EQ(sMse.ptqTop1, sMse2.ptqTop1);
+    EXPECT_EQ(sMse.lastTop1, sMse2.lastTop1);
+    EXPECT_GE(sEma.ptqTop1, 0.0);
+    // Set once, at the end of the single calibration epoch.
+    EXPECT_EQ(std::count_if(mse.logs.begin(), mse.logs.end(),
+                            [](const std::string& l) {
+                                return l.rfind(
+                                           "activation ranges set from 3 generator batches "
+                                           "(mse",
+                                           0) == 0;
+                            }),
+              1);
 }
 
 TEST(Trainer, CancelLeavesACompleteRunFolder) {
