@@ -75,6 +75,8 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     weightBits_ = spin(1, 16, "quant.weight_bits");
     activationBits_ = spin(0, 16, "quant.activation_bits");
     firstLast_ = combo({"quantized", "8bit", "fp"}, "quant.first_last");
+    weightRange_ = combo({"minmax", "mse"}, "quant.weight_range");
+    calibration_ = combo({"ema", "minmax", "mse"}, "quant.calibration");
     epochs_ = spin(1, 1000000, "schedule.epochs");
     iterations_ = spin(1, 1000000000, "schedule.iterations");
     warmup_ = spin(0, 1000000, "schedule.warmup_epochs");
@@ -92,6 +94,8 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     form->addRow(tr("Weight bits"), weightBits_);
     form->addRow(tr("Activation bits"), activationBits_);
     form->addRow(tr("First and last layer"), firstLast_);
+    form->addRow(tr("Weight ranges"), weightRange_);
+    form->addRow(tr("Activation calibration"), calibration_);
     form->addRow(tr("Epochs"), epochs_);
     form->addRow(tr("Iterations per epoch"), iterations_);
     form->addRow(tr("Warm-up epochs"), warmup_);
@@ -107,14 +111,15 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
         connect(e, &QLineEdit::editingFinished, this, &ExperimentForm::changed);
     for (auto* s : {weightBits_, activationBits_, epochs_, iterations_, warmup_, batch_, seed_})
         connect(s, &QSpinBox::valueChanged, this, &ExperimentForm::changed);
-    for (auto* c : {generator_, student_, firstLast_, device_})
+    for (auto* c : {generator_, student_, firstLast_, weightRange_, calibration_, device_})
         connect(c, &QComboBox::currentIndexChanged, this, &ExperimentForm::changed);
 }
 
 void ExperimentForm::setConfig(const run::ExperimentConfig& c) {
     base_ = c;
     const QSignalBlocker b1(weightBits_), b2(activationBits_), b3(epochs_), b4(iterations_),
-        b5(warmup_), b6(batch_), b7(seed_), b8(firstLast_), b9(device_);
+        b5(warmup_), b6(batch_), b7(seed_), b8(firstLast_), b9(device_), b10(weightRange_),
+        b11(calibration_);
     name_->setText(QString::fromStdString(c.name));
     model_->setText(QString::fromStdString(c.modelPath));
     data_->setText(QString::fromStdString(c.dataPath));
@@ -123,6 +128,8 @@ void ExperimentForm::setConfig(const run::ExperimentConfig& c) {
     weightBits_->setValue(static_cast<int>(c.quantWeightBits));
     activationBits_->setValue(static_cast<int>(c.quantActivationBits));
     firstLast_->setCurrentText(QString::fromStdString(c.quantFirstLast));
+    weightRange_->setCurrentText(QString::fromStdString(c.quantWeightRange));
+    calibration_->setCurrentText(QString::fromStdString(c.quantCalibration));
     epochs_->setValue(static_cast<int>(c.scheduleEpochs));
     iterations_->setValue(static_cast<int>(c.scheduleIterations));
     warmup_->setValue(static_cast<int>(c.scheduleWarmupEpochs));
@@ -146,6 +153,8 @@ run::ExperimentConfig ExperimentForm::config() const {
         "quant.weight_bits=" + std::to_string(weightBits_->value()),
         "quant.activation_bits=" + std::to_string(activationBits_->value()),
         "quant.first_last=" + firstLast_->currentText().toStdString(),
+        "quant.weight_range=" + weightRange_->currentText().toStdString(),
+        "quant.calibration=" + calibration_->currentText().toStdString(),
         "schedule.epochs=" + std::to_string(epochs_->value()),
         "schedule.iterations=" + std::to_string(iterations_->value()),
         "schedule.warmup_epochs=" + std::to_string(warmup_->value()),

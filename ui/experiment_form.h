@@ -36,6 +36,8 @@ class ExperimentForm : public QWidget {
     QSpinBox* weightBits_;
     QSpinBox* activationBits_;
     QComboBox* firstLast_;
+    QComboBox* weightRange_;
+    QComboBox* calibration_;
     QSpinBox* epochs_;
     QSpinBox* iterations_;
     QSpinBox* warmup_;

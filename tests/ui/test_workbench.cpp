@@ -83,6 +83,24 @@ TEST(Workbench, OpensWithTheDemoAndItsLayerTable) {
     EXPECT_EQ(w.views()->count(), 6);
 }
 
+TEST(Workbench, TheFormShowsAndReturnsEveryKeyItEdits) {
+    MainWindow w;
+    const auto in = dfq::run::parseExperimentConfig(
+        "name: form\nmodel: {path: demo}\nquant: {weight_bits: 3, activation_bits: 5, "
+        "first_last: 8bit, weight_range: mse, calibration: minmax, calibration_batches: 7}\n"
+        "schedule: {epochs: 9, iterations: 11, warmup_epochs: 2, calibration_epochs: 2, "
+        "lr_milestones: [5]}\ngenerator: {batch_size: 48, lr: 0.002}\nstudent: {lr: 3e-05}\n"
+        "seed: 17\ndevice: cpu\n",
+        "test", {});
+    w.setExperiment(in);
+    const auto out = w.form()->config();
+    EXPECT_EQ(dfq::run::toYaml(out), dfq::run::toYaml(in));
+    EXPECT_EQ(out.quantWeightRange, "mse");
+    EXPECT_EQ(out.quantCalibration, "minmax");
+    EXPECT_EQ(out.quantCalibrationBatches, 7);
+    EXPECT_EQ(out.studentLr, 3e-05);
+}
+
 TEST(Workbench, ADemoRunFillsEveryViewWithoutBlockingTheWindow) {
     QTemporaryDir out;
     MainWindow w;
