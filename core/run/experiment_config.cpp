@@ -124,6 +124,11 @@ const std::vector<KeySpec>& schema() {
         {"schedule.lr_milestones", &C::scheduleLrMilestones,
          "Epochs at which both learning rates are multiplied by lr_gamma.", 0, 1e6},
         {"schedule.lr_gamma", &C::scheduleLrGamma, "Learning-rate factor at each milestone.", 0, 1},
+        {"schedule.eval_from_epoch", &C::scheduleEvalFromEpoch,
+         "First epoch (counted from 0) after which the student is evaluated on the real data; "
+         "the PTQ baseline and the last epoch are always evaluated. The reference's ImageNet "
+         "recipe evaluates from epoch warmup_epochs - 1.",
+         0, 1e6},
         {"generator.style",
          &C::generatorStyle,
          "Generator stack: CIFAR style (label embedding times noise), ImageNet style "

@@ -380,7 +380,9 @@ RunSummary Trainer::run(RunControl* control) {
             summary.iterations = step;
             if (!cancelled && calibrationEpoch && calibration != quant::Calibration::Ema)
                 calibrateFromFixedSet();
-            if (evalData && !cancelled) {
+            const bool evaluateEpoch =
+                epoch >= c.scheduleEvalFromEpoch || epoch + 1 == c.scheduleEpochs;
+            if (evalData && !cancelled && evaluateEpoch) {
                 const auto r = studentTop1();
                 summary.lastTop1 = r.top1;
                 summary.bestTop1 = std::max(summary.bestTop1, r.top1);

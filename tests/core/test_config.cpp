@@ -163,6 +163,8 @@ TEST(Presets, PaperRecipesHaveTheReferenceHyperparameters) {
     EXPECT_EQ(in.scheduleCalibrationEpochs, 4);
     EXPECT_DOUBLE_EQ(in.studentLr, 1e-6);
     EXPECT_EQ(in.generatorStyle, "imagenet");
+    EXPECT_EQ(in.scheduleEvalFromEpoch, 49);
+    EXPECT_EQ(cifar.scheduleEvalFromEpoch, 0);
     for (const auto* c : {&cifar, &in}) {
         EXPECT_EQ(c->scheduleLrMilestones, (std::vector<int64_t>{100, 200, 300}));
         EXPECT_DOUBLE_EQ(c->generatorLr, 1e-3);
