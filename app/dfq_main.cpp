@@ -317,6 +317,7 @@ int runExperiment(const std::string& configPath, const std::vector<std::string>&
     }
     files.checkpoint = dir->checkpointPath();
     files.exportStudent = dir->studentPath();
+    files.exportModel = dir->modelPath();
     std::fprintf(stderr, "Run folder %s\n", dir->path().c_str());
     CliObserver cli(config.scheduleEpochs);
     dfq::run::RunControl control;

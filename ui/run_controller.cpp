@@ -97,6 +97,7 @@ void RunController::launch(const run::ExperimentConfig& config, const QString& o
             }
             files.checkpoint = dir->checkpointPath();
             files.exportStudent = dir->studentPath();
+            files.exportModel = dir->modelPath();
             forward.setFolder(QString::fromStdString(dir->path()));
             run::Trainer(c, {&forward, &*dir}, files).run(control.get());
         } catch (const std::exception& e) {

@@ -9,6 +9,7 @@
 
 #include "../error.h"
 #include "../method/gdfq.h"
+#include "../model/export.h"
 #include "../model/model.h"
 
 namespace dfq::run {
@@ -100,6 +101,31 @@ ResumeState loadCheckpoint(const std::string& path, const std::string& configYam
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(rng);
     return r;
+}
+
+void exportTorchScript(const std::string& path, const model::Model& teacher, method::Gdfq& gdfq) {
+    torch::NoGradGuard noGrad;
+    auto& quantizer = gdfq.quantizer();
+    const model::ParamStore& params = gdfq.studentParams();
+    model::ParamStore out;
+    for (size_t i = 0; i < params.size(); ++i)
+        out.add(params.name(i), params.tensor(i).detach().cpu(), params.isBuffer(i));
+    std::vector<model::ActivationQuantizer> activations;
+    for (const auto& l : teacher.graph()->layers()) {
+        if (l.weightParam >= 0 && quantizer.weightBits(l) > 0) {
+            const at::Tensor w = params.tensor(l.weightParam).detach();
+            const auto grid = quantizer.weightGrid(w, quantizer.weightBits(l));
+            out.tensor(l.weightParam) =
+                quant::dequantize(quant::quantizeCodes(w, grid), grid).cpu();
+        }
+        if (!quantizer.quantizesActivation(l))
+            continue;
+        const auto grid = quantizer.activationGrid(l, at::TensorOptions().dtype(at::kDouble));
+        if (grid.scale.defined())
+            activations.push_back(
+                {l.index, grid.scale.item<double>(), grid.zero.item<double>(), grid.bits});
+    }
+    model::exportTorchScript(*teacher.graph(), out, activations, teacher.meta(), path);
 }
 
 void exportStudent(const std::string& path, const model::Model& teacher, method::Gdfq& gdfq) {

@@ -36,5 +36,9 @@ ResumeState loadCheckpoint(const std::string& path, const std::string& configYam
 // dequantized onto their grids), per quantized layer its integer codes, inverse step and zero
 // point, and per quantized activation its frozen range. Written to a temporary name and renamed.
 void exportStudent(const std::string& path, const model::Model& teacher, method::Gdfq& gdfq);
+// The quantized student as a TorchScript module PyTorch runs: torch.jit.load(path)(x), with the
+// weights on their grids and fake quantization after each quantized activation; it carries the
+// teacher's dfq_meta.json, so the workbench evaluates it too (model::exportTorchScript).
+void exportTorchScript(const std::string& path, const model::Model& teacher, method::Gdfq& gdfq);
 
 }  // namespace dfq::run

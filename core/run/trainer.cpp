@@ -396,6 +396,8 @@ RunSummary Trainer::run(RunControl* control) {
             ptqBaseline();
         if (!cancelled && !files_.exportStudent.empty())
             exportStudent(files_.exportStudent, teacher, gdfq);
+        if (!cancelled && !files_.exportModel.empty())
+            exportTorchScript(files_.exportModel, teacher, gdfq);
         finish(cancelled ? "cancelled" : "finished", "");
     } catch (const std::exception& e) {
         finish("failed", e.what());

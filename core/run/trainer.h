@@ -24,6 +24,7 @@ struct TrainerFiles {
     std::string checkpoint;     // written at the end of every epoch and on cancel
     std::string resumeFrom;     // a checkpoint of a run of the same configuration
     std::string exportStudent;  // the quantized student, written at the end
+    std::string exportModel;    // the same as a TorchScript module, written at the end
 };
 
 class Trainer {
