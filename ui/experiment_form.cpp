@@ -71,7 +71,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
         return row;
     };
     generator_ = combo({"gdfq"}, "method.generator");
-    student_ = combo({"kd"}, "method.student");
+    student_ = combo({"kd", "ait"}, "method.student");
     weightBits_ = spin(1, 16, "quant.weight_bits");
     activationBits_ = spin(0, 16, "quant.activation_bits");
     firstLast_ = combo({"quantized", "8bit", "fp"}, "quant.first_last");

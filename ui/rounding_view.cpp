@@ -14,7 +14,9 @@ RoundingView::RoundingView(QWidget* parent)
                    "Left: the fraction of all quantized weights whose code changed in each "
                    "student step. Right: the same per layer (rows) over the run (columns); "
                    "brighter means more crossings. Few crossings mean the student's weights "
-                   "barely move on the integer grid."),
+                   "barely move on the integer grid. In AIT runs, the dashed line is the passing "
+                   "threshold that gradient inundation aims each layer's step at, and the lower "
+                   "plot shows the factor α by which it enlarged each layer's step."),
                 parent) {
     overall_ = addPlot(1);
     overall_->xAxis->setLabel(tr("iteration"));
@@ -23,6 +25,9 @@ RoundingView::RoundingView(QWidget* parent)
     overall_->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
     QCPGraph* g = overall_->addGraph();
     g->setPen(QPen(QColor(148, 103, 189), 1.5));
+    QCPGraph* thr = overall_->addGraph();
+    thr->setPen(QPen(QColor(80, 80, 80), 1.2, Qt::DashLine));
+    thr->setName(tr("passing threshold"));
 
     heat_ = addPlot(1);
     heat_->xAxis->setLabel(tr("iteration"));
@@ -34,6 +39,13 @@ RoundingView::RoundingView(QWidget* parent)
     heat_->plotLayout()->addElement(0, 1, scale);
     scale->setLabel(tr("fraction changed"));
     map_->setColorScale(scale);
+
+    alpha_ = addPlot(1);
+    alpha_->xAxis->setLabel(tr("iteration"));
+    alpha_->yAxis->setLabel(tr("α per layer (log)"));
+    alpha_->yAxis->setScaleType(QCPAxis::stLogarithmic);
+    alpha_->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+    alpha_->setVisible(false);
 }
 
 void RoundingView::refresh(const RunData& d) {
@@ -48,10 +60,20 @@ void RoundingView::refresh(const RunData& d) {
     decimate(x, y, 3000);
     overall_->graph(0)->setData(QVector<double>(x.begin(), x.end()),
                                 QVector<double>(y.begin(), y.end()), true);
+    std::vector<double> tx, ty;
+    for (const auto& r : d.rounding)
+        if (r.threshold > 0) {
+            tx.push_back(static_cast<double>(r.step));
+            ty.push_back(r.threshold);
+        }
+    decimate(tx, ty, 3000);
+    overall_->graph(1)->setData(QVector<double>(tx.begin(), tx.end()),
+                                QVector<double>(ty.begin(), ty.end()), true);
     overall_->rescaleAxes();
     if (d.totalSteps > 0)
         overall_->xAxis->setRange(0, static_cast<double>(d.totalSteps));
     overall_->replot(QCustomPlot::rpQueuedReplot);
+    refreshAlpha(d);
 
     if (d.rounding.empty()) {
         map_->data()->clear();
@@ -90,6 +112,35 @@ void RoundingView::refresh(const RunData& d) {
     map_->rescaleDataRange(true);
     heat_->rescaleAxes();
     heat_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void RoundingView::refreshAlpha(const RunData& d) {
+    const bool ait = !d.rounding.empty() && !d.rounding.back().alphas.empty();
+    alpha_->setVisible(ait);
+    if (!ait)
+        return;
+    const size_t layers = d.rounding.back().alphas.size();
+    while (alpha_->graphCount() < static_cast<int>(layers)) {
+        QCPGraph* g = alpha_->addGraph();
+        g->setPen(QPen(QColor::fromHsv((alpha_->graphCount() * 47) % 360, 160, 200), 1.0));
+    }
+    for (size_t l = 0; l < layers; ++l) {
+        std::vector<double> x, y;
+        for (const auto& r : d.rounding)
+            if (l < r.alphas.size()) {
+                x.push_back(static_cast<double>(r.step));
+                y.push_back(r.alphas[l]);
+            }
+        decimate(x, y, 3000);
+        QCPGraph* g = alpha_->graph(static_cast<int>(l));
+        g->setData(QVector<double>(x.begin(), x.end()), QVector<double>(y.begin(), y.end()), true);
+        g->setName(QString::fromStdString(d.rounding.back().layers.at(l)));
+    }
+    alpha_->rescaleAxes();
+    alpha_->yAxis->setRangeLower(std::min(1.0, alpha_->yAxis->range().lower));
+    if (d.totalSteps > 0)
+        alpha_->xAxis->setRange(0, static_cast<double>(d.totalSteps));
+    alpha_->replot(QCustomPlot::rpQueuedReplot);
 }
 
 QString RoundingView::csv() const {

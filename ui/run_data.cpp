@@ -128,10 +128,26 @@ RunData readRunFolder(const QString& folder) {
         const auto& f = rounding[r];
         if (f.size() != rounding[0].size())
             continue;
-        run::RoundingStats s{f[0].toLongLong(), quantLayers, {}, num(f, 1)};
+        run::RoundingStats s{f[0].toLongLong(), quantLayers, {}, num(f, 1), {}, 0.0};
         for (int i = 2; i < f.size(); ++i)
             s.perLayer.push_back(num(f, i));
         d.rounding.push_back(std::move(s));
+    }
+    // AIT: α per layer and the passing threshold, by step.
+    const auto alpha = readCsv(folder + "/alpha.csv");
+    size_t next = 0;
+    for (size_t r = 1; r < alpha.size(); ++r) {
+        const auto& f = alpha[r];
+        if (f.size() != alpha[0].size())
+            continue;
+        const long long step = f[0].toLongLong();
+        while (next < d.rounding.size() && d.rounding[next].step < step)
+            ++next;
+        if (next == d.rounding.size() || d.rounding[next].step != step)
+            continue;
+        d.rounding[next].threshold = num(f, 1);
+        for (int i = 2; i < f.size(); ++i)
+            d.rounding[next].alphas.push_back(num(f, i));
     }
     const QStringList grids =
         QDir(folder + "/samples").entryList({"step-*.png"}, QDir::Files, QDir::Name);

@@ -53,13 +53,25 @@ Gdfq::Gdfq(const model::Model& teacher, const GdfqOptions& options)
     teacher_.setBnProbe(true);
     studentNet_.setHooks(quantizer_.get());
 
+    // Gradient inundation covers the quantized conv/linear weights, in quantizer order.
+    std::vector<int> slotOfParam(student_.size(), -1), bitsOfParam(student_.size(), 0);
+    const auto& qLayers = quantizer_->quantizedWeightLayers();
+    for (size_t k = 0; k < qLayers.size(); ++k) {
+        const auto& layer = teacher.graph()->layers()[qLayers[k]];
+        slotOfParam[layer.weightParam] = static_cast<int>(k);
+        bitsOfParam[layer.weightParam] = quantizer_->weightBits(layer);
+    }
     std::vector<at::Tensor> studentParams;
     for (size_t i = 0; i < student_.size(); ++i) {
         if (student_.isBuffer(i))
             continue;
         student_.tensor(i).requires_grad_(true);
         studentParams.push_back(student_.tensor(i));
+        giSlot_.push_back(options.gradientInundation ? slotOfParam[i] : -1);
+        giBits_.push_back(bitsOfParam[i]);
     }
+    if (options.gradientInundation)
+        lastAlphas_.assign(qLayers.size(), 1.0);
     sgd_ = std::make_unique<NesterovSgd>(studentParams, options.momentum, options.weightDecay);
 
     gen::GdfqGeneratorOptions g;
@@ -126,13 +138,32 @@ GdfqStepStats Gdfq::step(bool trainStudent, bool calibrate, double lrG, double l
     at::Tensor lossS = options_.ceWeight * sCe + options_.kdWeight * kd;
     sgd_->zeroGrad();
     lossS.backward();
-    sgd_->step(lrS);
+    if (options_.gradientInundation) {
+        lastCapped_ = 0;
+        sgd_->step(lrS, [&](size_t i, const at::Tensor& p, const at::Tensor& d) {
+            if (giSlot_[i] < 0)
+                return 1.0;
+            AlphaSearch search = options_.alphaSearch;
+            search.bits = giBits_[i];
+            const AlphaResult r = findAlpha(p, d, lrS, search);
+            lastAlphas_[giSlot_[i]] = r.alpha;
+            lastCapped_ += r.capped;
+            return r.alpha;
+        });
+    } else {
+        sgd_->step(lrS);
+    }
     stats.studentCe = sCe.item<double>();
     stats.studentKd = kd.item<double>();
     stats.studentLoss = lossS.item<double>();
     stats.studentTrained = true;
     stats.studentSeconds = std::chrono::duration<double>(Clock::now() - t1).count();
     return stats;
+}
+
+void Gdfq::setInundation(double threshold, bool firstEpochCap) {
+    options_.alphaSearch.threshold = threshold;
+    options_.alphaSearch.firstEpochCap = firstEpochCap;
 }
 
 void Gdfq::calibrateActivations(int64_t batches, quant::Calibration method, uint64_t seed) {

@@ -10,6 +10,7 @@
 #include "../model/interpreter.h"
 #include "../model/model.h"
 #include "../quant/student_quantizer.h"
+#include "gradient_inundation.h"
 #include "nesterov_sgd.h"
 
 namespace dfq::method {
@@ -31,6 +32,11 @@ struct GdfqOptions {
     double kdWeight = 1;
     double ceWeight = 1;
     double bnsWeight = 0.1;
+    // AIT's gradient inundation on every quantized conv/linear weight (METHODS.md §5); the
+    // search's bits come from each layer, its threshold and first-epoch cap from
+    // setInundation().
+    bool gradientInundation = false;
+    AlphaSearch alphaSearch;
 };
 
 struct GdfqStepStats {
@@ -56,6 +62,13 @@ class Gdfq {
     // trainStudent false is the warm-up: the generator trains, and the student's forward pass
     // runs only when `calibrate` is on, to update the EMA activation ranges.
     GdfqStepStats step(bool trainStudent, bool calibrate, double lrG, double lrS);
+
+    // AIT's schedule: the passing threshold, and whether this is the first student epoch.
+    void setInundation(double threshold, bool firstEpochCap);
+    // The last student step's α per quantized conv/linear weight (in quantizer order; empty
+    // without gradient inundation), and how many of them hit the hard cap.
+    const std::vector<double>& lastAlphas() const { return lastAlphas_; }
+    int lastCappedAlphas() const { return lastCapped_; }
 
     // Sets and freezes the student's activation ranges from a fixed calibration set: `batches`
     // generator batches drawn from a generator of their own seeded with `seed` (the run's random
@@ -107,6 +120,10 @@ class Gdfq {
     std::unique_ptr<NesterovSgd> sgd_;
     at::Tensor lastImages_, lastLabels_, lastTeacherLogits_, lastBnMeanMse_, lastBnVarMse_;
     std::vector<model::BnBatchStats> lastBnStats_;
+    std::vector<int> giSlot_;  // per SGD parameter: position in lastAlphas_, or -1
+    std::vector<int> giBits_;  // per SGD parameter: weight bits for the search
+    std::vector<double> lastAlphas_;
+    int lastCapped_ = 0;
 };
 
 }  // namespace dfq::method

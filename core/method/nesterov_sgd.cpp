@@ -23,7 +23,7 @@ void NesterovSgd::zeroGrad() {
     }
 }
 
-void NesterovSgd::step(double lr) {
+void NesterovSgd::step(double lr, const StepScale& scale) {
     c10::NoGradGuard noGrad;
     for (size_t i = 0; i < params_.size(); ++i) {
         at::Tensor& p = params_[i];
@@ -36,7 +36,8 @@ void NesterovSgd::step(double lr) {
             buffers_[i] = g.clone();
         else
             buffers_[i].mul_(momentum_).add_(g);
-        p.sub_(g.add(buffers_[i], momentum_), lr);
+        const at::Tensor d = g.add(buffers_[i], momentum_);
+        p.sub_(d, scale ? lr * scale(i, p, d) : lr);
     }
 }
 

@@ -2,6 +2,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <vector>
 
 namespace dfq::method {
@@ -13,8 +14,12 @@ class NesterovSgd {
   public:
     NesterovSgd(std::vector<at::Tensor> params, double momentum, double weightDecay,
                 std::vector<bool> decay = {});
+    // Scales one parameter's step: (index, parameter, update direction g + m * buf) -> factor.
+    using StepScale = std::function<double(size_t, const at::Tensor&, const at::Tensor&)>;
+
     void zeroGrad();
-    void step(double lr);
+    // p -= lr * scale * (g + m * buf), scale 1 without `scale`.
+    void step(double lr, const StepScale& scale = {});
     const std::vector<at::Tensor>& params() const { return params_; }
     const std::vector<at::Tensor>& momentumBuffers() const { return buffers_; }
     void setMomentumBuffers(std::vector<at::Tensor> buffers) { buffers_ = std::move(buffers); }

@@ -54,6 +54,10 @@ struct RoundingStats {
     std::vector<std::string> layers;
     std::vector<double> perLayer;
     double overall = 0;
+    // Gradient inundation (the `ait` student recipe): the step-size factor α per layer and the
+    // passing threshold; empty and 0 otherwise.
+    std::vector<double> alphas;
+    double threshold = 0;
 };
 
 // A synthetic batch for display: uint8 pixels N x H x W x C (denormalized), target labels and

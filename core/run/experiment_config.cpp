@@ -68,10 +68,12 @@ const std::vector<KeySpec>& schema() {
         {"method.generator", &C::methodGenerator, "Generator recipe.", -kInf, kInf, {"gdfq"}},
         {"method.student",
          &C::methodStudent,
-         "Student recipe: CE + T²·KL knowledge distillation.",
+         "Student recipe: `kd`, CE + T²·KL knowledge distillation with Nesterov SGD; `ait`, "
+         "AIT: T²·KL only, no weight decay (student.ce_weight and student.weight_decay are "
+         "ignored), and gradient inundation on every quantized conv/linear weight.",
          -kInf,
          kInf,
-         {"kd"}},
+         {"kd", "ait"}},
         {"quant.weight_bits", &C::quantWeightBits, "Bits of every conv and linear weight.", 1, 16},
         {"quant.activation_bits", &C::quantActivationBits,
          "Bits of the activation after every ReLU/ReLU6; 0 keeps activations in full precision.", 0,
@@ -98,7 +100,7 @@ const std::vector<KeySpec>& schema() {
          &C::quantWeightRange,
          "Range of each weight channel: its min and max (the reference), or that range shrunk by "
          "a factor in 0.30..1 chosen, at every forward, for the least squared quantization "
-         "error.",
+         "error. AIT's gradient inundation counts code changes on the min/max grid either way.",
          -kInf,
          kInf,
          {"minmax", "mse"}},
@@ -147,6 +149,12 @@ const std::vector<KeySpec>& schema() {
         {"student.momentum", &C::studentMomentum, "Nesterov momentum.", 0, 1},
         {"student.weight_decay", &C::studentWeightDecay, "L2 weight decay on every parameter.", 0,
          1},
+        {"student.passing_threshold", &C::studentPassingThreshold,
+         "AIT: the fraction of a weight tensor's integer codes each step should change; "
+         "multiplied by lr_gamma at each lr milestone, as the learning rates.",
+         0, 1},
+        {"student.alpha_iter", &C::studentAlphaIter,
+         "AIT: bisection steps of the step-size search.", 0, 60},
         {"student.temperature", &C::studentTemperature, "Distillation temperature T.", 1e-6, 1e6},
         {"student.kd_weight", &C::studentKdWeight,
          "Weight of T²·KL (element-mean reduction, as the reference).", 0, 1e6},

@@ -70,6 +70,8 @@ struct ExperimentConfig {
     double studentTemperature = 20;
     double studentKdWeight = 1;
     double studentCeWeight = 1;
+    double studentPassingThreshold = 1e-3;
+    int64_t studentAlphaIter = 5;
 
     // output
     std::string outputDir = "runs";

@@ -175,6 +175,8 @@ void RunDirectory::onResume(int64_t step, const RunSummary& soFar) {
     bnHeader_ = reopenCsv(bnMatch_, "bn_match.csv", nullptr);
     reopenCsv(bnChannels_, "bn_channels.csv", kBnChannelsHeader);
     roundingHeader_ = reopenCsv(rounding_, "rounding.csv", nullptr);
+    if (fs::exists(dir / "alpha.csv"))
+        alphaHeader_ = reopenCsv(alpha_, "alpha.csv", nullptr);
     // eval.csv: baselines the checkpoint knows, and evaluations up to its iteration.
     const bool evalHeader = filterCsv(dir / "eval.csv", [&](const std::vector<std::string>& f) {
         if (f[0] == "fp")
@@ -247,6 +249,22 @@ void RunDirectory::onRounding(const RoundingStats& r) {
         rounding_ << ',' << fmt(v);
     rounding_ << '\n';
     rounding_.flush();
+    if (r.alphas.empty())
+        return;
+    if (!alpha_.is_open())
+        openCsv(alpha_, fs::path(path_) / "alpha.csv", std::ios::out | std::ios::app);
+    if (!alphaHeader_) {
+        alpha_ << "step,threshold";
+        for (const auto& l : r.layers)
+            alpha_ << ',' << l;
+        alpha_ << '\n';
+        alphaHeader_ = true;
+    }
+    alpha_ << r.step << ',' << fmt(r.threshold);
+    for (double a : r.alphas)
+        alpha_ << ',' << fmt(a);
+    alpha_ << '\n';
+    alpha_.flush();
 }
 
 void RunDirectory::onSamples(const SampleBatch& s) {

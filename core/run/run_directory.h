@@ -9,10 +9,10 @@
 namespace dfq::run {
 
 // The run folder, written as the run goes (docs/run-folder.md): config.yaml (resolved),
-// metrics.csv, eval.csv, bn_match.csv, bn_channels.csv, rounding.csv, samples/step-N.png,
-// checkpoints/last.pt, quantized_student.pt and summary.json. CSV rows are flushed as they
-// come; every other file is written to a temporary name and renamed, so a crash never leaves a
-// half-written file.
+// metrics.csv, eval.csv, bn_match.csv, bn_channels.csv, rounding.csv, alpha.csv (AIT),
+// samples/step-N.png, checkpoints/last.pt, quantized_student.pt, quantized_model.pt and
+// summary.json. CSV rows are flushed as they come; every other file is written to a temporary name
+// and renamed, so a crash never leaves a half-written file.
 class RunDirectory : public Observer {
   public:
     // Creates <parent>/<YYYYMMDD-HHMMSS>-<name>/, or exactly `exactPath` when given.
@@ -41,8 +41,8 @@ class RunDirectory : public Observer {
     RunDirectory() = default;
 
     std::string path_;
-    std::ofstream metrics_, eval_, bnMatch_, bnChannels_, rounding_;
-    bool bnHeader_ = false, roundingHeader_ = false;
+    std::ofstream metrics_, eval_, bnMatch_, bnChannels_, rounding_, alpha_;
+    bool bnHeader_ = false, roundingHeader_ = false, alphaHeader_ = false;
 };
 
 // Writes `text` to `path` through a temporary file and a rename.

@@ -64,6 +64,13 @@ method::GdfqOptions gdfqOptions(const ExperimentConfig& c, const model::ModelMet
     o.temperature = c.studentTemperature;
     o.kdWeight = c.studentKdWeight;
     o.ceWeight = c.studentCeWeight;
+    if (c.methodStudent == "ait") {
+        o.gradientInundation = true;
+        o.ceWeight = 0;
+        o.weightDecay = 0;
+        o.alphaSearch.threshold = c.studentPassingThreshold;
+        o.alphaSearch.bisections = static_cast<int>(c.studentAlphaIter);
+    }
     o.bnsWeight = c.generatorBnsWeight;
     return o;
 }
@@ -308,6 +315,10 @@ RunSummary Trainer::run(RunControl* control) {
             const double lrS =
                 multistepLr(c.studentLr, epoch, c.scheduleLrMilestones, c.scheduleLrGamma);
             const bool trainStudent = epoch >= c.scheduleWarmupEpochs;
+            const double passingThreshold = multistepLr(c.studentPassingThreshold, epoch,
+                                                        c.scheduleLrMilestones, c.scheduleLrGamma);
+            gdfq.setInundation(passingThreshold, epoch == c.scheduleWarmupEpochs);
+            bool cappedLogged = false;
             const bool calibrationEpoch = epoch < c.scheduleCalibrationEpochs;
             const bool calibrate = calibrationEpoch && calibration == quant::Calibration::Ema;
             if (trainStudent) {
@@ -361,7 +372,18 @@ RunSummary Trainer::run(RunControl* control) {
 
                 if (s.studentTrained) {
                     auto r = rounding.update(gdfq.quantizer().weightCodes(gdfq.studentParams()));
-                    RoundingStats rs{step, quantNames, r.perLayer, r.overall};
+                    RoundingStats rs{step, quantNames, r.perLayer, r.overall, {}, 0.0};
+                    if (gdfq.options().gradientInundation) {
+                        rs.alphas = gdfq.lastAlphas();
+                        rs.threshold = passingThreshold;
+                        if (gdfq.lastCappedAlphas() > 0 && !cappedLogged) {
+                            log("gradient inundation: α reached its cap for " +
+                                std::to_string(gdfq.lastCappedAlphas()) +
+                                " weight tensor(s) at iteration " + std::to_string(step + 1) +
+                                " (a zero gradient?)");
+                            cappedLogged = true;
+                        }
+                    }
                     for (auto* o : observers_)
                         o->onRounding(rs);
                 }

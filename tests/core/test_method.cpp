@@ -184,6 +184,24 @@ TEST(NesterovSgd, MatchesPyTorchsUpdateRule) {
     EXPECT_NEAR(p[0].item<double>(), p0 - 0.1 * (g + 0.9 * buf), 1e-12);
 }
 
+TEST(NesterovSgd, ScalesEachParametersStep) {
+    at::Tensor a = at::tensor({1.0}, at::kDouble).requires_grad_(true);
+    at::Tensor b = at::tensor({1.0}, at::kDouble).requires_grad_(true);
+    dfq::method::NesterovSgd sgd({a, b}, 0.9, 0.0);
+    a.mutable_grad() = at::tensor({0.5}, at::kDouble);
+    b.mutable_grad() = at::tensor({0.5}, at::kDouble);
+    // buf = g = 0.5, d = g + 0.9 buf = 0.95; a's step is scaled by 3, b's is not.
+    std::vector<double> seen;
+    sgd.step(0.1, [&](size_t i, const at::Tensor&, const at::Tensor& d) {
+        seen.push_back(d.item<double>());
+        return i == 0 ? 3.0 : 1.0;
+    });
+    EXPECT_NEAR(a.item<double>(), 1.0 - 0.1 * 3 * 0.95, 1e-12);
+    EXPECT_NEAR(b.item<double>(), 1.0 - 0.1 * 0.95, 1e-12);
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_NEAR(seen[0], 0.95, 1e-12);
+}
+
 TEST(Gdfq, ShortRunBeatsThePtqBaseline) {
     if (!std::filesystem::exists(dfq::run::kFashionMnistDir))
         GTEST_SKIP() << "Fashion-MNIST is not installed (dataset-fashion-mnist)";

@@ -1,11 +1,15 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <torch/csrc/jit/api/module.h>
 #include <torch/serialize/archive.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "core/data/dataset.h"
+#include "core/data/evaluator.h"
+#include "core/model/model.h"
 #include "core/run/demo_teacher.h"
 #include "core/run/experiment_config.h"
 #include "core/run/run_directory.h"
@@ -176,6 +180,46 @@ TEST(Trainer, FixedSetCalibrationLeavesTheGeneratorsRunUntouched) {
               1);
 }
 
+TEST(Trainer, EvaluatesFromTheConfiguredEpochAndAlwaysTheLast) {
+    if (!std::filesystem::exists(dfq::run::kFashionMnistDir))
+        GTEST_SKIP() << "Fashion-MNIST is not installed (dataset-fashion-mnist)";
+    for (int64_t from : {2, 7}) {
+        ExperimentConfig c = tinyRun(true);
+        c.scheduleEvalFromEpoch = from;
+        Recorder rec;
+        const auto summary = dfq::run::Trainer(c, {&rec}).run();
+        ASSERT_EQ(rec.evals.size(), 1u) << from;
+        EXPECT_EQ(rec.evals[0].epoch, 2);
+        EXPECT_GE(summary.ptqTop1, 0.0);
+        EXPECT_EQ(summary.lastTop1, rec.evals[0].top1);
+    }
+}
+
+TEST(Trainer, AitReportsAlphaPerLayerWithTheThresholdSchedule) {
+    const std::string dir = dfq::test::tempDir() + "/ait";
+    ExperimentConfig c = tinyRun(false);
+    c.methodStudent = "ait";
+    Recorder rec;
+    dfq::run::RunDirectory folder("", "", dir);
+    dfq::run::Trainer(c, {&rec, &folder}).run();
+    // Epochs 1 and 2 train the student (4 steps each); the threshold drops tenfold at the
+    // milestone, epoch 2.
+    ASSERT_EQ(rec.rounding.size(), 8u);
+    for (size_t k = 0; k < rec.rounding.size(); ++k) {
+        const auto& r = rec.rounding[k];
+        ASSERT_EQ(r.alphas.size(), r.layers.size());
+        for (double a : r.alphas)
+            EXPECT_GE(a, 1.0);
+        EXPECT_DOUBLE_EQ(r.threshold, k < 4 ? 1e-3 : 1e-4);
+    }
+    // The first student epoch caps the doubling at 128.
+    for (size_t k = 0; k < 4; ++k)
+        for (double a : rec.rounding[k].alphas)
+            EXPECT_LE(a, 128.0);
+    EXPECT_EQ(lineCount(dir + "/alpha.csv"), 9);
+    EXPECT_EQ(readFile(dir + "/alpha.csv").rfind("step,threshold,conv1,", 0), 0u);
+}
+
 TEST(Trainer, CancelLeavesACompleteRunFolder) {
     const std::string dir = dfq::test::tempDir() + "/cancelled";
     Recorder rec;
@@ -317,4 +361,35 @@ TEST(Trainer, ExportsTheQuantizedStudent) {
     archive.read("activation_quantizers", activations);
     activations.read("count", count);
     EXPECT_EQ(count.toInt(), 7);  // after every ReLU
+}
+
+TEST(Trainer, ExportsATorchScriptModelThatScoresLikeTheStudent) {
+    if (!std::filesystem::exists(dfq::run::kFashionMnistDir))
+        GTEST_SKIP() << "Fashion-MNIST is not installed (dataset-fashion-mnist)";
+    const std::string path = dfq::test::tempDir() + "/quantized_model.pt";
+    const auto c = tinyRun(true);
+    const auto summary = dfq::run::Trainer(c, {}, {"", "", "", path}).run();
+
+    // A TorchScript module with its metadata, a fake-quant node after every ReLU, and the
+    // weights on their 4-bit grids: at most 16 distinct values per output channel.
+    const auto model = dfq::model::Model::load(path);
+    EXPECT_EQ(model.meta().numClasses, 10);
+    int fakeQuant = 0;
+    for (const auto* n : model.module().get_method("forward").graph()->nodes())
+        fakeQuant += n->kind() == c10::Symbol::aten("fake_quantize_per_tensor_affine");
+    EXPECT_EQ(fakeQuant, 7);
+    const at::Tensor w = model.module().attr("conv1_weight").toTensor();
+    for (int64_t ch = 0; ch < w.size(0); ++ch)
+        EXPECT_LE(std::get<0>(at::_unique(w[ch])).numel(), 16) << ch;
+
+    // Evaluated like any model, it scores what the run reported for its last epoch.
+    auto data = dfq::data::loadDataset(c.resolvedDataPath(), dfq::data::Split::Test,
+                                       model.meta().inputShape);
+    data.images = data.images.narrow(0, 0, c.dataLimit);
+    data.labels = data.labels.narrow(0, 0, c.dataLimit);
+    auto module = model.module();
+    const auto r =
+        dfq::data::evaluate([&](const at::Tensor& x) { return module.forward({x}).toTensor(); },
+                            data, model.meta().inputShape, {model.meta().mean, model.meta().std});
+    EXPECT_NEAR(r.top1, summary.lastTop1, 100.0 / 300 + 1e-9);
 }

@@ -188,6 +188,33 @@ TEST(Workbench, ADemoRunFillsEveryViewWithoutBlockingTheWindow) {
     EXPECT_TRUE(w.plotPanels()[0]->csv().startsWith("step,g_ce"));
 }
 
+TEST(Workbench, AnAitRunShowsTheThresholdAndAlphaPerLayer) {
+    QTemporaryDir out;
+    MainWindow w;
+    loadTinyDemo(w, out.path());
+    auto c = w.form()->config();
+    c.methodStudent = "ait";
+    w.setExperiment(c);
+    w.show();
+    w.startRun();
+    ASSERT_TRUE(waitFor([&] { return !w.controller().busy(); }, 300000));
+    ASSERT_TRUE(w.lastError().isEmpty()) << w.lastError().toStdString();
+    w.refreshAll();
+    // The threshold line beside the crossings, and one α curve per quantized layer (10).
+    EXPECT_EQ(plotOf(w, 3)->graph(1)->dataCount(), 8);
+    QCustomPlot* alpha = plotOf(w, 3, 2);
+    EXPECT_FALSE(alpha->isHidden());
+    ASSERT_EQ(alpha->graphCount(), 10);
+    for (int l = 0; l < 10; ++l)
+        EXPECT_EQ(alpha->graph(l)->dataCount(), 8) << l;
+    // Read back from the folder: the same α.
+    MainWindow again;
+    ASSERT_TRUE(again.openRunFolder(w.data().folder));
+    ASSERT_EQ(again.data().rounding.size(), 8u);
+    EXPECT_EQ(again.data().rounding.back().alphas.size(), 10u);
+    EXPECT_GT(again.data().rounding.back().threshold, 0.0);
+}
+
 TEST(Workbench, PauseResumeAndStop) {
     QTemporaryDir out;
     MainWindow w;

@@ -1,0 +1,97 @@
+// Time of AIT's gradient-inundation step-size search for every conv and linear weight of the
+// paper's CIFAR ResNet-20 (W4, passing threshold 1e-3, lr 1e-4), with the gradients of a real
+// GDFQ student step at batch 200: the reference's sequential search against the fused one, which
+// finds the same α.
+//
+//   bench_ait [--repeats N]
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "core/method/gdfq.h"
+#include "core/method/gradient_inundation.h"
+#include "core/model/model.h"
+#include "core/runtime.h"
+
+namespace {
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int repeats = 20;
+    for (int i = 1; i + 1 < argc; ++i)
+        if (std::strcmp(argv[i], "--repeats") == 0)
+            repeats = std::atoi(argv[i + 1]);
+    const int threads = dfq::initTorchThreads();
+    std::printf("%s, %d threads\n", dfq::versionString().c_str(), threads);
+
+    auto teacher = dfq::model::Model::load(DFQ_FIXTURES_DIR "/cifar_resnet20_b.traced.pt");
+    dfq::model::ModelMeta meta;
+    meta.inputShape = {3, 32, 32};
+    meta.numClasses = 10;
+    teacher.setMeta(meta);
+    dfq::method::GdfqOptions o;
+    o.batchSize = 200;
+    at::manual_seed(1);
+    dfq::method::Gdfq gdfq(teacher, o);
+    for (int i = 0; i < 2; ++i)
+        gdfq.step(true, false, 1e-3, 1e-4);
+
+    // The Nesterov direction of a first step, g + 0.9 * g, per conv/linear weight.
+    std::vector<at::Tensor> weights, directions;
+    int64_t elements = 0;
+    for (const auto& l : teacher.graph()->layers()) {
+        if (l.weightParam < 0 ||
+            (l.role != dfq::model::LayerRole::Conv && l.role != dfq::model::LayerRole::Linear))
+            continue;
+        const at::Tensor& w = gdfq.studentParams().tensor(l.weightParam);
+        weights.push_back(w.detach());
+        directions.push_back(w.grad().detach() * 1.9);
+        elements += w.numel();
+    }
+    std::printf("%zu weight tensors, %lld weights; W4, threshold 1e-3, lr 1e-4\n\n", weights.size(),
+                static_cast<long long>(elements));
+
+    dfq::method::AlphaSearch s;
+    s.bits = 4;
+    s.threshold = 1e-3;
+    using Clock = std::chrono::steady_clock;
+    auto timeSearch = [&](bool fast, std::vector<double>& alphas, int& passes) {
+        std::vector<double> ms;
+        for (int r = 0; r < repeats; ++r) {
+            alphas.clear();
+            passes = 0;
+            const auto t0 = Clock::now();
+            for (size_t k = 0; k < weights.size(); ++k) {
+                const auto a =
+                    fast ? dfq::method::findAlpha(weights[k], directions[k], 1e-4, s)
+                         : dfq::method::referenceAlpha(weights[k], directions[k], 1e-4, s);
+                alphas.push_back(a.alpha);
+                passes += a.passes;
+            }
+            ms.push_back(1e3 * std::chrono::duration<double>(Clock::now() - t0).count());
+        }
+        return median(ms);
+    };
+    std::vector<double> refAlphas, fastAlphas;
+    int refPasses = 0, fastPasses = 0;
+    const double refMs = timeSearch(false, refAlphas, refPasses);
+    const double fastMs = timeSearch(true, fastAlphas, fastPasses);
+    std::printf("%-22s %10s %8s\n", "search", "ms/step", "sweeps");
+    std::printf("%-22s %10.2f %8d\n", "reference (sequential)", refMs, refPasses);
+    std::printf("%-22s %10.2f %8d\n", "fused", fastMs, fastPasses);
+    std::printf("\nsame alpha for every tensor: %s\n", refAlphas == fastAlphas ? "yes" : "NO");
+    std::sort(fastAlphas.begin(), fastAlphas.end());
+    std::printf("alpha: min %g, median %g, max %g\n", fastAlphas.front(),
+                fastAlphas[fastAlphas.size() / 2], fastAlphas.back());
+    return 0;
+}
