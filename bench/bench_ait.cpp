@@ -12,19 +12,14 @@
 #include <cstring>
 #include <vector>
 
+#include "bench_util.h"
 #include "core/method/gdfq.h"
 #include "core/method/gradient_inundation.h"
 #include "core/model/model.h"
 #include "core/runtime.h"
 
-namespace {
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-}
-
-}  // namespace
+using dfq::bench::median;
+using dfq::bench::peakMb;
 
 int main(int argc, char** argv) {
     int repeats = 20;

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "core/data/dataset.h"
 #include "core/data/evaluator.h"
 #include "core/model/interpreter.h"
@@ -22,17 +23,15 @@
 #include "core/run/demo_teacher.h"
 #include "core/runtime.h"
 
+using dfq::bench::median;
+using dfq::bench::peakMb;
+
 namespace {
 
 double seconds(const std::function<void()>& fn) {
     const auto t0 = std::chrono::steady_clock::now();
     fn();
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
 }
 
 // Median time of `repeats` calls after two warm-up calls.

@@ -11,29 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "core/device.h"
 #include "core/method/gdfq.h"
 #include "core/model/model.h"
 #include "core/runtime.h"
 
-namespace {
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-}
-
-// Peak resident memory of this process so far, in MB.
-double peakMb() {
-    std::ifstream status("/proc/self/status");
-    std::string line;
-    while (std::getline(status, line))
-        if (line.rfind("VmHWM:", 0) == 0)
-            return std::stod(line.substr(6)) / 1024.0;
-    return 0;
-}
-
-}  // namespace
+using dfq::bench::median;
+using dfq::bench::peakMb;
 
 int main(int argc, char** argv) {
     std::vector<int64_t> batches;
