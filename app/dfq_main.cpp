@@ -181,6 +181,8 @@ int runEval(const EvalArgs& a) {
             throw dfq::Error("eval: give the evaluation data with --data PATH");
         dataPath = dfq::run::kFashionMnistDir;
     }
+    if (dataPath == "fashion-mnist")  // the same name as in an experiment's data.path
+        dataPath = dfq::run::kFashionMnistDir;
     dfq::data::Normalization norm{meta.mean, meta.std};
     if (!a.mean.empty())
         norm.mean = a.mean;
@@ -329,7 +331,11 @@ int runExperiment(const std::string& configPath, const std::vector<std::string>&
     std::signal(SIGINT, SIG_DFL);
     std::printf("\n%-16s %s\n", "FP teacher", top1Text(s.fpTop1).c_str());
     std::printf("%-16s %s\n", "PTQ baseline", top1Text(s.ptqTop1).c_str());
-    std::printf("%-16s %s (best), %s (last)\n", "GDFQ", top1Text(s.bestTop1).c_str(),
+    // The method: generator recipe, plus the student recipe when it is not plain KD.
+    std::string method = config.methodGenerator == "gdfq" ? "GDFQ" : config.methodGenerator;
+    if (config.methodStudent != "kd")
+        method += "+" + std::string(config.methodStudent == "ait" ? "AIT" : config.methodStudent);
+    std::printf("%-16s %s (best), %s (last)\n", method.c_str(), top1Text(s.bestTop1).c_str(),
                 top1Text(s.lastTop1).c_str());
     std::printf("%-16s %s for %lld iterations\n", "wall time",
                 formatDuration(s.wallSeconds).c_str(), static_cast<long long>(s.iterations));
@@ -371,8 +377,8 @@ int main(int argc, char** argv) {
         ->required();
     eval->add_option("--data", ev.data,
                      "IDX (MNIST/Fashion-MNIST) folder or file, CIFAR-10/100 binary folder or "
-                     "file, or an image folder with one subfolder per class (default for 'demo': "
-                     "the Fashion-MNIST test set)");
+                     "file, or an image folder with one subfolder per class; 'fashion-mnist' "
+                     "names Debian's dataset-fashion-mnist files (the default for 'demo')");
     eval->add_option("--split", ev.split, "Which split of a dataset folder")
         ->check(CLI::IsMember({"test", "train"}))
         ->capture_default_str();
