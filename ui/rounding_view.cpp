@@ -3,6 +3,7 @@
 #include <qcustomplot.h>
 
 #include <QTextStream>
+#include <QVBoxLayout>
 
 #include "run_data.h"
 
@@ -15,8 +16,8 @@ RoundingView::RoundingView(QWidget* parent)
                    "student step. Right: the same per layer (rows) over the run (columns); "
                    "brighter means more crossings. Few crossings mean the student's weights "
                    "barely move on the integer grid. In AIT runs, the dashed line is the passing "
-                   "threshold that gradient inundation aims each layer's step at, and the lower "
-                   "plot shows the factor α by which it enlarged each layer's step."),
+                   "threshold that gradient inundation aims each layer's step at, and the plot below "
+                   "it shows the factor α by which it enlarged each layer's step."),
                 parent) {
     overall_ = addPlot(1);
     overall_->xAxis->setLabel(tr("iteration"));
@@ -46,6 +47,13 @@ RoundingView::RoundingView(QWidget* parent)
     alpha_->yAxis->setScaleType(QCPAxis::stLogarithmic);
     alpha_->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
     alpha_->setVisible(false);
+    // α sits under the crossings, on the same iteration axis; the heat map keeps its width.
+    auto* column = new QVBoxLayout;
+    plotRow()->removeWidget(overall_);
+    plotRow()->removeWidget(alpha_);
+    column->addWidget(overall_, 1);
+    column->addWidget(alpha_, 1);
+    plotRow()->insertLayout(0, column, 1);
 }
 
 void RoundingView::refresh(const RunData& d) {
