@@ -176,3 +176,22 @@ TEST(Presets, PaperRecipesHaveTheReferenceHyperparameters) {
         EXPECT_EQ(c->quantWeightRange, "minmax");
     }
 }
+
+TEST(Presets, AitPaperRecipeHasTheReferenceHyperparameters) {
+    const auto gdfq = dfq::run::loadExperimentConfig(dfq::run::resourceDir() +
+                                                     "/presets/cifar10-resnet20-gdfq-w4a4.yaml");
+    auto ait = dfq::run::loadExperimentConfig(dfq::run::resourceDir() +
+                                              "/presets/cifar10-resnet20-gdfq-ait-w4a4.yaml");
+    EXPECT_EQ(ait.methodStudent, "ait");
+    EXPECT_DOUBLE_EQ(ait.studentPassingThreshold, 1e-3);
+    EXPECT_EQ(ait.studentAlphaIter, 5);
+    EXPECT_DOUBLE_EQ(ait.studentWeightDecay, 0);
+    EXPECT_DOUBLE_EQ(ait.studentCeWeight, 0);
+    EXPECT_DOUBLE_EQ(ait.studentLr, 1e-4);
+    // Everything else is GDFQ's recipe.
+    ait.name = gdfq.name;
+    ait.methodStudent = gdfq.methodStudent;
+    ait.studentWeightDecay = gdfq.studentWeightDecay;
+    ait.studentCeWeight = gdfq.studentCeWeight;
+    EXPECT_EQ(dfq::run::toYaml(ait), dfq::run::toYaml(gdfq));
+}
