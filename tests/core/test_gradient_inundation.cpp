@@ -56,8 +56,9 @@ TEST(GradientInundation, FastSearchFindsTheReferenceAlpha) {
         EXPECT_EQ(fast.alpha, ref.alpha) << "seed " << seed;
         EXPECT_EQ(fast.capped, ref.capped) << "seed " << seed;
         EXPECT_LE(fast.passes, ref.passes) << "seed " << seed;
-        if (s.firstEpochCap)
+        if (s.firstEpochCap) {
             EXPECT_LE(ref.alpha, 128.0);
+        }
         differentAlphas += ref.alpha != 1.0;
         totalFast += fast.passes;
         totalReference += ref.passes;
