@@ -19,7 +19,6 @@
 #include "core/runtime.h"
 
 using dfq::bench::median;
-using dfq::bench::peakMb;
 
 int main(int argc, char** argv) {
     int repeats = 20;
