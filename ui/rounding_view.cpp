@@ -10,15 +10,16 @@
 namespace dfq::ui {
 
 RoundingView::RoundingView(QWidget* parent)
-    : PlotPanel(tr("<b>What you are seeing.</b> A quantized weight only changes when its "
-                   "full-precision value crosses a rounding threshold between two integer codes. "
-                   "Left: the fraction of all quantized weights whose code changed in each "
-                   "student step. Right: the same per layer (rows) over the run (columns); "
-                   "brighter means more crossings. Few crossings mean the student's weights "
-                   "barely move on the integer grid. In AIT runs, the dashed line is the passing "
-                   "threshold that gradient inundation aims each layer's step at, and the plot below "
-                   "it shows the factor α by which it enlarged each layer's step."),
-                parent) {
+    : PlotPanel(
+          tr("<b>What you are seeing.</b> A quantized weight only changes when its "
+             "full-precision value crosses a rounding threshold between two integer codes. "
+             "Left: the fraction of all quantized weights whose code changed in each "
+             "student step. Right: the same per layer (rows) over the run (columns); "
+             "brighter means more crossings. Few crossings mean the student's weights "
+             "barely move on the integer grid. In AIT runs, the dashed line is the passing "
+             "threshold that gradient inundation aims each layer's step at, and the plot below "
+             "it shows the factor α by which it enlarged each layer's step."),
+          parent) {
     overall_ = addPlot(1);
     overall_->xAxis->setLabel(tr("iteration"));
     overall_->yAxis->setLabel(tr("codes changed (fraction, log)"));

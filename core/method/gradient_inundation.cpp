@@ -116,8 +116,8 @@ __attribute__((target_clones("avx2", "default"))) void channelCodes(const float*
 
 // perc for eight α values (step = α·lr as float) in two sweeps over p.
 void fractionsOfEight(const float* pd, const float* dd, const float* q0d, int64_t channels,
-                      int64_t width,
-                      const float (&step)[kLanes], int bits, int64_t (&changed)[kLanes]) {
+                      int64_t width, const float (&step)[kLanes], int bits,
+                      int64_t (&changed)[kLanes]) {
     const float half = static_cast<float>(int64_t{1} << (bits - 1));
     const float levels = static_cast<float>((int64_t{1} << bits) - 1);
     std::atomic<int64_t> total[kLanes];
@@ -144,8 +144,8 @@ class Sweeper {
   public:
     Sweeper(const at::Tensor& p, const at::Tensor& d, double lr, int bits)
         : p_(p), d_(d), lr_(lr), bits_(bits) {
-        fused_ = p.is_cpu() && p.scalar_type() == at::kFloat && p.dim() >= 1 &&
-                 p.numel() > 0 && bits <= 16;
+        fused_ = p.is_cpu() && p.scalar_type() == at::kFloat && p.dim() >= 1 && p.numel() > 0 &&
+                 bits <= 16;
         if (!fused_)
             return;
         P_ = p.detach().contiguous().view({p.size(0), -1});
@@ -172,8 +172,7 @@ class Sweeper {
             fractionsOfEight(P_.data_ptr<float>(), D_.data_ptr<float>(), Q0_.data_ptr<float>(),
                              P_.size(0), P_.size(1), step, bits_, changed);
             for (size_t a = 0; a < n; ++a)
-                out.push_back(static_cast<double>(changed[a]) /
-                              static_cast<double>(p_.numel()));
+                out.push_back(static_cast<double>(changed[a]) / static_cast<double>(p_.numel()));
         }
         return out;
     }
