@@ -270,7 +270,7 @@ TEST(Trainer, ResumeEndsWithTheSameMetricsAsAnUninterruptedRun) {
     dfq::run::RunSummary a;
     {
         dfq::run::RunDirectory folder("", "", whole);
-        dfq::run::Trainer t(tinyRun(true), {&folder}, {folder.checkpointPath(), "", ""});
+        dfq::run::Trainer t(tinyRun(true), {&folder}, {folder.checkpointPath(), "", "", ""});
         a = t.run();
     }
     {
@@ -280,14 +280,15 @@ TEST(Trainer, ResumeEndsWithTheSameMetricsAsAnUninterruptedRun) {
         rec.cancelAfter = 6;
         rec.control = &control;
         dfq::run::RunDirectory folder("", "", parts);
-        dfq::run::Trainer t(tinyRun(true), {&rec, &folder}, {folder.checkpointPath(), "", ""});
+        dfq::run::Trainer t(tinyRun(true), {&rec, &folder}, {folder.checkpointPath(), "", "", ""});
         EXPECT_EQ(t.run(&control).status, "cancelled");
     }
     dfq::run::RunDirectory folder = dfq::run::RunDirectory::reopen(parts);
     const auto config = dfq::run::loadExperimentConfig(folder.configPath());
     Recorder rec;
-    dfq::run::Trainer t(config, {&rec, &folder},
-                        {folder.checkpointPath(), folder.checkpointPath(), folder.studentPath()});
+    dfq::run::Trainer t(
+        config, {&rec, &folder},
+        {folder.checkpointPath(), folder.checkpointPath(), folder.studentPath(), ""});
     const auto b = t.run();
     EXPECT_EQ(b.status, "finished");
     ASSERT_FALSE(rec.iterations.empty());
@@ -310,7 +311,7 @@ TEST(Trainer, ResumeEndsWithTheSameMetricsAsAnUninterruptedRun) {
     auto other = config;
     other.studentLr *= 2;
     const auto msg = dfq::test::errorOf([&] {
-        dfq::run::Trainer(other, {}, {"", folder.checkpointPath(), ""}).run();
+        dfq::run::Trainer(other, {}, {"", folder.checkpointPath(), "", ""}).run();
     });
     EXPECT_NE(msg.find("another configuration"), std::string::npos) << msg;
 }
@@ -319,7 +320,7 @@ TEST(Trainer, ExportsTheQuantizedStudent) {
     const std::string path = dfq::test::tempDir() + "/student.pt";
     auto c = tinyRun(false);
     c.scheduleEpochs = 2;
-    dfq::run::Trainer(c, {}, {"", "", path}).run();
+    dfq::run::Trainer(c, {}, {"", "", path, ""}).run();
     torch::serialize::InputArchive archive, quantizers, first, activations;
     archive.load_from(path);
     archive.read("weight_quantizers", quantizers);
