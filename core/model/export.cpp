@@ -16,12 +16,12 @@ using torch::jit::Value;
 
 namespace {
 
-// Pairs every node of `a` with the node at the same place in its copy `b`.
-void pairNodes(const Block* a, Block* b, std::unordered_map<const Node*, Node*>& out) {
+// Pairs every node of `a`, in execution order, with the node at the same place in its copy `b`.
+void pairNodes(const Block* a, Block* b, std::vector<std::pair<const Node*, Node*>>& out) {
     auto ia = a->nodes().begin();
     auto ib = b->nodes().begin();
     for (; ia != a->nodes().end() && ib != b->nodes().end(); ++ia, ++ib) {
-        out[*ia] = *ib;
+        out.emplace_back(*ia, *ib);
         for (size_t k = 0; k < ia->blocks().size(); ++k)
             pairNodes(ia->blocks()[k], ib->blocks()[k], out);
     }
@@ -63,8 +63,10 @@ void exportTorchScript(const Graph& graph, const ParamStore& params,
     at::NoGradGuard noGrad;
     const std::shared_ptr<torch::jit::Graph> src = graph.jitGraph();
     std::shared_ptr<torch::jit::Graph> g = src->copy();
-    std::unordered_map<const Node*, Node*> nodes;
+    // In graph order, so that attributes are registered in the same order on every export.
+    std::vector<std::pair<const Node*, Node*>> nodes;
     pairNodes(src->block(), g->block(), nodes);
+    const std::unordered_map<const Node*, Node*> copyOf(nodes.begin(), nodes.end());
 
     torch::jit::Module module("__torch__.dfq.QuantizedStudent");
     if (!module.hasattr("training"))
@@ -96,7 +98,7 @@ void exportTorchScript(const Graph& graph, const ParamStore& params,
     for (const auto& q : activations) {
         if (q.layer < 0 || q.layer >= static_cast<int>(graph.layers().size()))
             throw Error("TorchScript export: no layer " + std::to_string(q.layer));
-        Node* n = nodes.at(graph.layers()[q.layer].node);
+        Node* n = copyOf.at(graph.layers()[q.layer].node);
         Value* y = n->output(0);
         torch::jit::WithInsertPoint guard(n->next());
         Value* out = insertFakeQuant(*g, y, q);

@@ -379,6 +379,8 @@ TEST(Trainer, ExportsATorchScriptModelThatScoresLikeTheStudent) {
     for (const auto* n : model.module().get_method("forward").graph()->nodes())
         fakeQuant += n->kind() == c10::Symbol::aten("fake_quantize_per_tensor_affine");
     EXPECT_EQ(fakeQuant, 7);
+    // Parameters in the order the graph reads them, the stem's first.
+    EXPECT_EQ((*model.module().named_parameters().begin()).name, "conv1_weight");
     const at::Tensor w = model.module().attr("conv1_weight").toTensor();
     for (int64_t ch = 0; ch < w.size(0); ++ch)
         EXPECT_LE(std::get<0>(at::_unique(w[ch])).numel(), 16) << ch;
