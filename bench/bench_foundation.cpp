@@ -3,6 +3,7 @@
 //
 //   bench_foundation [--repeats N]
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <c10/core/GradMode.h>
 #include <torch/csrc/jit/serialization/import.h>
 

@@ -1,6 +1,7 @@
 #include "nesterov_sgd.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <c10/core/GradMode.h>
 
 namespace dfq::method {

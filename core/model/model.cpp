@@ -2,6 +2,7 @@
 #include "model_summary.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <c10/core/GradMode.h>
 #include <torch/csrc/jit/serialization/import.h>
 

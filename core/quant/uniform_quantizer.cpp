@@ -1,6 +1,7 @@
 #include "uniform_quantizer.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include "../error.h"
 
