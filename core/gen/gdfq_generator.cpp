@@ -20,11 +20,14 @@ ConditionalBatchNormImpl::ConditionalBatchNormImpl(int64_t channels, int64_t cla
     beta_->weight.zero_();
 }
 
-torch::Tensor ConditionalBatchNormImpl::forward(const torch::Tensor& x,
-                                                const torch::Tensor& labels) {
-    const auto g = gamma_->forward(labels).unsqueeze(-1).unsqueeze(-1);
-    const auto b = beta_->forward(labels).unsqueeze(-1).unsqueeze(-1);
-    return bn_->forward(x) * g + b;
+torch::Tensor ConditionalBatchNormImpl::forward(const torch::Tensor& x, const torch::Tensor& labels,
+                                                const torch::Tensor& weights) {
+    torch::Tensor g = gamma_->forward(labels), b = beta_->forward(labels);
+    if (labels.dim() == 2) {  // [B, K, C] -> [B, C]
+        g = (g * weights.unsqueeze(-1)).sum(1);
+        b = (b * weights.unsqueeze(-1)).sum(1);
+    }
+    return bn_->forward(x) * g.unsqueeze(-1).unsqueeze(-1) + b.unsqueeze(-1).unsqueeze(-1);
 }
 
 bool GdfqGeneratorImpl::defaultImagenetStyle(const std::vector<int64_t>& shape) {
@@ -39,10 +42,17 @@ GdfqGeneratorImpl::GdfqGeneratorImpl(const GdfqGeneratorOptions& o) : options_(o
         throw Error("generator: classes, latent size and channels must be positive");
     initH_ = (o.outputShape[1] + 3) / 4;
     initW_ = (o.outputShape[2] + 3) / 4;
+    if (o.qimera && (o.mappingDim < 0 || o.noiseScale < 0))
+        throw Error("generator: the mapping size and the noise scale must not be negative");
     const int64_t c = o.channels, half = o.channels / 2;
-    if (!o.imagenetStyle)
+    if (!o.imagenetStyle || o.qimera)
         embedding_ = register_module("embedding", torch::nn::Embedding(o.classes, o.latentDim));
-    l1_ = register_module("l1", torch::nn::Linear(o.latentDim, c * initH_ * initW_));
+    int64_t inputs = o.latentDim;
+    if (o.qimera && o.mappingDim > 0) {
+        mapping_ = register_module("mapping", torch::nn::Linear(o.latentDim, o.mappingDim));
+        inputs = o.mappingDim;
+    }
+    l1_ = register_module("l1", torch::nn::Linear(inputs, c * initH_ * initW_));
     auto conv = [](int64_t in, int64_t out) {
         return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(1).padding(1));
     };
@@ -65,21 +75,56 @@ GdfqGeneratorImpl::GdfqGeneratorImpl(const GdfqGeneratorOptions& o) : options_(o
         torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(o.outputShape[0]).affine(false)));
 }
 
-torch::Tensor GdfqGeneratorImpl::normalize(int stage, const torch::Tensor& x,
-                                           const torch::Tensor& labels) {
-    return options_.imagenetStyle ? cbn_[stage]->forward(x, labels) : bn_[stage]->forward(x);
+void GdfqGeneratorImpl::setEmbedding(const torch::Tensor& weight) {
+    if (!embedding_ || !weight.sizes().equals(embedding_->weight.sizes()))
+        throw Error("generator: the embedding initializer must be [classes, latent] = " +
+                    c10::str(embedding_ ? embedding_->weight.sizes() : c10::IntArrayRef{}) +
+                    ", not " + c10::str(weight.sizes()));
+    torch::NoGradGuard noGrad;
+    embedding_->weight.copy_(weight);
 }
 
-torch::Tensor GdfqGeneratorImpl::forward(const torch::Tensor& z, const torch::Tensor& labels) {
-    torch::Tensor h = options_.imagenetStyle ? z : embedding_->forward(labels) * z;
+torch::Tensor GdfqGeneratorImpl::normalize(int stage, const torch::Tensor& x,
+                                           const torch::Tensor& labels,
+                                           const torch::Tensor& weights) {
+    return options_.imagenetStyle ? cbn_[stage]->forward(x, labels, weights)
+                                  : bn_[stage]->forward(x);
+}
+
+torch::Tensor GdfqGeneratorImpl::qimeraInput(const torch::Tensor& z, const torch::Tensor& labels,
+                                             const torch::Tensor& weights) {
+    const torch::Tensor e = embedding_->forward(labels) + options_.noiseScale * z;
+    // A BatchNorm without affine parameters and without running statistics (eps 1e-5).
+    const bool superposed = labels.dim() == 2;
+    const std::vector<int64_t> dims = superposed && options_.referenceNormalization
+                                          ? std::vector<int64_t>{0, 2}
+                                          : std::vector<int64_t>{e.dim() - 1};
+    const auto [var, mean] = torch::var_mean(e, dims, /*unbiased=*/false, /*keepdim=*/true);
+    torch::Tensor h = (e - mean) * torch::rsqrt(var + 1e-5);
+    if (mapping_)
+        h = mapping_->forward(h);
+    return superposed ? (h * weights.unsqueeze(-1)).sum(1) : h;
+}
+
+torch::Tensor GdfqGeneratorImpl::forward(const torch::Tensor& z, const torch::Tensor& labels,
+                                         const torch::Tensor& weights) {
+    const bool superposed = labels.dim() == 2;
+    if (superposed && (!options_.qimera || !weights.defined() || z.dim() != 3 ||
+                       !weights.sizes().equals(labels.sizes()) || z.size(1) != labels.size(1)))
+        throw Error(
+            "generator: superposed labels [B, K] need Qimera's input path, z [B, K, "
+            "latent] and mixture weights [B, K]");
+    torch::Tensor h = options_.qimera          ? qimeraInput(z, labels, weights)
+                      : options_.imagenetStyle ? z
+                                               : embedding_->forward(labels) * z;
     torch::Tensor x = l1_->forward(h).view({z.size(0), options_.channels, initH_, initW_});
-    x = normalize(0, x, labels);
+    x = normalize(0, x, labels, weights);
     const auto up = F::InterpolateFuncOptions()
                         .scale_factor(std::vector<double>{2.0, 2.0})
                         .mode(torch::kNearest);
     const auto lrelu = F::LeakyReLUFuncOptions().negative_slope(0.2);
-    x = F::leaky_relu(normalize(1, conv1_->forward(F::interpolate(x, up)), labels), lrelu);
-    x = F::leaky_relu(normalize(2, conv2_->forward(F::interpolate(x, up)), labels), lrelu);
+    x = F::leaky_relu(normalize(1, conv1_->forward(F::interpolate(x, up)), labels, weights), lrelu);
+    x = F::leaky_relu(normalize(2, conv2_->forward(F::interpolate(x, up)), labels, weights), lrelu);
     x = out_->forward(torch::tanh(conv3_->forward(x)));
     const int64_t h0 = (x.size(2) - options_.outputShape[1]) / 2;
     const int64_t w0 = (x.size(3) - options_.outputShape[2]) / 2;

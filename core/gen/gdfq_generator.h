@@ -17,7 +17,10 @@ namespace dfq::gen {
 class ConditionalBatchNormImpl : public torch::nn::Module {
   public:
     ConditionalBatchNormImpl(int64_t channels, int64_t classes, double eps);
-    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& labels);
+    // labels [B], or [B, K] with mixture weights [B, K]: then gamma and beta are the weighted
+    // sums of the K classes' (the reference takes a mean over K, which scales them by 1/K).
+    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& labels,
+                          const torch::Tensor& weights = {});
 
   private:
     torch::nn::BatchNorm2d bn_{nullptr};
@@ -27,36 +30,53 @@ class ConditionalBatchNormImpl : public torch::nn::Module {
 TORCH_MODULE(ConditionalBatchNorm);
 
 // GDFQ's conditional generator (METHODS.md §2) for an output of C x H x W.
-//  - Cifar style: h = Embedding(classes, latent)(y) * z -> Linear -> BN -> [up x2, conv, BN(eps
-//  0.8),
-//    LeakyReLU(0.2)] x 2 -> conv -> tanh -> BN(affine = false).
+//  - Cifar style: h = Embedding(classes, latent)(y) * z -> Linear -> BN -> [up x2, conv,
+//    BN(eps 0.8), LeakyReLU(0.2)] x 2 -> conv -> tanh -> BN(affine = false).
 //  - ImageNet style: z -> Linear -> CBN -> up, conv, CBN(eps 0.8), LeakyReLU, up, conv, CBN,
-//  LeakyReLU
-//    -> conv -> tanh -> BN(affine = false); the class enters only through the CBNs.
+//    LeakyReLU -> conv -> tanh -> BN(affine = false); the class enters only through the CBNs.
+// With `qimera` the input path is Qimera's (METHODS.md §3) in both styles: e_k = Embedding(
+// classes, latent)(y_k) + noiseScale * z_k, each e_k normalized, mapped by Linear(latent ->
+// mappingDim) when the disentanglement mapping is on, then superposed as h = sum_k w_k e_k.
 // The generator starts at ceil(H/4) x ceil(W/4); a size not divisible by 4 is centre-cropped.
 struct GdfqGeneratorOptions {
     std::vector<int64_t> outputShape;  // [C, H, W]
     int64_t classes = 10;
-    int64_t latentDim = 100;
-    int64_t channels = 128;  // of the first feature map; the second stage has half
+    int64_t latentDim = 100;  // z; with qimera also the label embedding's width
+    int64_t channels = 128;   // of the first feature map; the second stage has half
     bool imagenetStyle = false;
+    bool qimera = false;
+    double noiseScale = 1.0;
+    int64_t mappingDim = 100;  // the disentanglement mapping's output; 0: no mapping
+    // Normalize each embedding over its own entries (false), or as the reference code does: a
+    // superposed batch's slot k over all of the batch's entries of that slot.
+    bool referenceNormalization = false;
 };
 
 class GdfqGeneratorImpl : public torch::nn::Module {
   public:
     explicit GdfqGeneratorImpl(const GdfqGeneratorOptions& options);
-    torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& labels);
+    // z [B, latent] with labels [B]; with qimera also z [B, K, latent] with labels [B, K] and
+    // mixture weights [B, K] (rows summing to 1): one image on the boundary of K classes each.
+    torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& labels,
+                          const torch::Tensor& weights = {});
     const GdfqGeneratorOptions& options() const { return options_; }
+    // Qimera: the label embedding's weights [classes, latent] (e.g. the teacher's classifier).
+    void setEmbedding(const torch::Tensor& weight);
+    // Qimera: the superposed, normalized (and mapped) embedding that enters the first Linear.
+    torch::Tensor qimeraInput(const torch::Tensor& z, const torch::Tensor& labels,
+                              const torch::Tensor& weights);
 
     // The style the reference picks for an input size: CIFAR style up to 64 x 64.
     static bool defaultImagenetStyle(const std::vector<int64_t>& outputShape);
 
   private:
-    torch::Tensor normalize(int stage, const torch::Tensor& x, const torch::Tensor& labels);
+    torch::Tensor normalize(int stage, const torch::Tensor& x, const torch::Tensor& labels,
+                            const torch::Tensor& weights);
 
     GdfqGeneratorOptions options_;
     int64_t initH_ = 0, initW_ = 0;
     torch::nn::Embedding embedding_{nullptr};
+    torch::nn::Linear mapping_{nullptr};  // qimera's disentanglement mapping
     torch::nn::Linear l1_{nullptr};
     torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
     std::vector<torch::nn::BatchNorm2d> bn_;  // CIFAR style: 3 BNs

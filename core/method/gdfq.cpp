@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/grad_mode.h>
 
 #include <chrono>
 
@@ -20,6 +21,22 @@ int64_t classCount(const model::Model& teacher, model::Interpreter& interp, c10:
     std::vector<int64_t> shape{1};
     shape.insert(shape.end(), teacher.meta().inputShape.begin(), teacher.meta().inputShape.end());
     return interp.forward(at::zeros(shape, at::TensorOptions().device(device))).size(1);
+}
+
+// The teacher's classifier: the last conv/linear layer, when it maps a D-vector to the classes
+// (a linear layer or a 1x1 convolution). Its weight as [classes, D]; undefined when there is none.
+at::Tensor classifierWeight(const model::Model& teacher, int64_t classes) {
+    const auto& layers = teacher.graph()->layers();
+    for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
+        if (it->role != model::LayerRole::Conv && it->role != model::LayerRole::Linear)
+            continue;
+        const at::Tensor w = teacher.params().tensor(static_cast<size_t>(it->weightParam));
+        const bool pointwise = w.dim() == 2 || (w.dim() == 4 && w.size(2) == 1 && w.size(3) == 1);
+        if (!pointwise || w.size(0) != classes)
+            return {};
+        return w.detach().reshape({classes, -1});
+    }
+    return {};
 }
 
 model::ParamStore onDevice(const model::ParamStore& params, c10::Device device) {
@@ -74,13 +91,34 @@ Gdfq::Gdfq(const model::Model& teacher, const GdfqOptions& options)
         lastAlphas_.assign(qLayers.size(), 1.0);
     sgd_ = std::make_unique<NesterovSgd>(studentParams, options.momentum, options.weightDecay);
 
+    latentDim_ = options.latentDim;
+    at::Tensor classifier;
+    if (options.qimera) {
+        if (options.superposeLabels < 1 || options.superposeProb < 0 || options.superposeProb > 1)
+            throw Error("Qimera: the superposition needs K >= 1 labels and a probability in 0..1");
+        classifier = classifierWeight(teacher, classes_);
+        if (classifier.defined())
+            latentDim_ = classifier.size(1);
+        else if (options.embeddingFromClassifier)
+            throw Error(teacher.path() +
+                        ": Qimera's label embedding starts from the teacher's classifier, but the "
+                        "last conv/linear layer does not map features to the " +
+                        std::to_string(classes_) +
+                        " classes; use a random embedding (generator.embedding_init: random)");
+    }
     gen::GdfqGeneratorOptions g;
     g.outputShape = teacher.meta().inputShape;
     g.classes = classes_;
-    g.latentDim = options.latentDim;
+    g.latentDim = latentDim_;
     g.channels = options.generatorChannels;
     g.imagenetStyle = options.imagenetStyle;
+    g.qimera = options.qimera;
+    g.noiseScale = options.noiseScale;
+    g.mappingDim = options.mappingDim;
+    g.referenceNormalization = options.referenceNormalization;
     generator_ = gen::GdfqGenerator(g);
+    if (options.qimera && options.embeddingFromClassifier)
+        generator_->setEmbedding(classifier.to(at::kFloat));
     generator_->to(options.device);
     generator_->train();
     adam_ = std::make_unique<torch::optim::Adam>(
@@ -88,20 +126,48 @@ Gdfq::Gdfq(const model::Model& teacher, const GdfqOptions& options)
         torch::optim::AdamOptions(options.lrG).betas({options.adamBeta1, options.adamBeta2}));
 }
 
+Gdfq::Latent Gdfq::drawLatent(int64_t b, at::Generator* rng) const {
+    const c10::optional<at::Generator> gen =
+        rng ? c10::optional<at::Generator>(*rng) : c10::nullopt;
+    Latent in;
+    const bool superpose = options_.qimera && options_.superposeProb > 0 &&
+                           at::rand({1}, gen).item<double>() < options_.superposeProb;
+    if (!superpose) {
+        in.z = at::randn({b, latentDim_}, gen).to(options_.device);
+        in.labels = at::randint(0, classes_, {b}, gen, at::kLong).to(options_.device);
+        return in;
+    }
+    // K labels per sample, uniform with replacement; weights softmax(N(0, 1)); the soft target
+    // sums the weights of repeated labels.
+    const int64_t k = options_.superposeLabels;
+    const at::Tensor labels = at::randint(0, classes_, {b, k}, gen, at::kLong);
+    const at::Tensor weights = at::softmax(at::randn({b, k}, gen), 1);
+    in.z = at::randn({b, k, latentDim_}, gen).to(options_.device);
+    in.labels = labels.to(options_.device);
+    in.weights = weights.to(options_.device);
+    in.targets = at::zeros({b, classes_}).scatter_add_(1, labels, weights).to(options_.device);
+    return in;
+}
+
 GdfqStepStats Gdfq::step(bool trainStudent, bool calibrate, double lrG, double lrS) {
     using Clock = std::chrono::steady_clock;
     const auto t0 = Clock::now();
     GdfqStepStats stats;
-    const int64_t b = options_.batchSize;
-    // Drawn on the CPU and moved, so that a seed gives the same batches on every device.
-    at::Tensor z = at::randn({b, options_.latentDim}).to(options_.device);
-    at::Tensor y = at::randint(0, classes_, {b}, at::kLong).to(options_.device);
+    const Latent in = drawLatent(options_.batchSize);
+    stats.superposed = in.superposed();
+    // The label each sample is asked for: its heaviest component when superposed.
+    const at::Tensor y =
+        in.superposed() ? in.labels.gather(1, in.weights.argmax(1, true)).squeeze(1) : in.labels;
+    auto crossEntropy = [&](const at::Tensor& logits) {
+        return in.superposed() ? softCrossEntropy(logits, in.targets)
+                               : at::cross_entropy_loss(logits, y);
+    };
 
     // Generator step: one teacher pass, whose logits also serve as the student's targets.
-    at::Tensor x = generator_->forward(z, y);
+    at::Tensor x = generator_->forward(in.z, in.labels, in.weights);
     at::Tensor teacherLogits = teacher_.forward(x);
     const BnsLoss bns = bnsLoss(*teacherModel_.graph(), *teacherParams_, teacher_.bnStats());
-    at::Tensor ce = at::cross_entropy_loss(teacherLogits, y);
+    at::Tensor ce = crossEntropy(teacherLogits);
     at::Tensor lossG = ce + options_.bnsWeight * bns.loss;
     for (auto& group : adam_->param_groups())
         static_cast<torch::optim::AdamOptions&>(group.options()).lr(lrG);
@@ -119,6 +185,7 @@ GdfqStepStats Gdfq::step(bool trainStudent, bool calibrate, double lrG, double l
     const at::Tensor targets = teacherLogits.detach();
     lastImages_ = x.detach();
     lastLabels_ = y;
+    lastMix_ = in.superposed() ? in : Latent{};
     lastTeacherLogits_ = targets;
     lastBnMeanMse_ = bns.meanMse;
     lastBnVarMse_ = bns.varMse;
@@ -133,7 +200,7 @@ GdfqStepStats Gdfq::step(bool trainStudent, bool calibrate, double lrG, double l
         return stats;
     }
     at::Tensor studentLogits = studentNet_.forward(x.detach());
-    at::Tensor sCe = at::cross_entropy_loss(studentLogits, y);
+    at::Tensor sCe = crossEntropy(studentLogits);
     at::Tensor kd = kdLoss(studentLogits, targets, options_.temperature);
     at::Tensor lossS = options_.ceWeight * sCe + options_.kdWeight * kd;
     sgd_->zeroGrad();
@@ -180,9 +247,8 @@ void Gdfq::calibrateActivations(int64_t batches, quant::Calibration method, uint
     try {
         const int64_t b = options_.batchSize;
         for (int64_t i = 0; i < batches; ++i) {
-            at::Tensor z = at::randn({b, options_.latentDim}, rng).to(options_.device);
-            at::Tensor y = at::randint(0, classes_, {b}, rng, at::kLong).to(options_.device);
-            studentNet_.forward(generator_->forward(z, y));
+            const Latent in = drawLatent(b, &rng);
+            studentNet_.forward(generator_->forward(in.z, in.labels, in.weights));
         }
     } catch (...) {
         quantizer_->setCollector(nullptr, nullptr);

@@ -32,6 +32,18 @@ struct GdfqOptions {
     double kdWeight = 1;
     double ceWeight = 1;
     double bnsWeight = 0.1;
+    // Qimera's generator recipe (METHODS.md §3): with probability superposeProb a batch is made
+    // of boundary samples, each superposing superposeLabels labels with softmax(N(0, 1))
+    // weights and trained against the mixture as a soft target. The label embedding has the
+    // width of the teacher's classifier input (latentDim when the teacher has no classifier to
+    // read it from) and starts from the classifier's weights or N(0, 1).
+    bool qimera = false;
+    double superposeProb = 0.4;
+    int64_t superposeLabels = 2;
+    bool embeddingFromClassifier = true;
+    double noiseScale = 1.0;
+    int64_t mappingDim = 100;  // the disentanglement mapping; 0: off (the released scripts)
+    bool referenceNormalization = false;
     // AIT's gradient inundation on every quantized conv/linear weight (METHODS.md §5); the
     // search's bits come from each layer, its threshold and first-epoch cap from
     // setInundation().
@@ -47,6 +59,7 @@ struct GdfqStepStats {
     double studentKd = 0;
     double studentLoss = 0;
     bool studentTrained = false;
+    bool superposed = false;      // Qimera: this batch was made of boundary samples
     double generatorSeconds = 0;  // synthesis, teacher pass, generator update
     double studentSeconds = 0;    // student pass (and update)
 };
@@ -82,9 +95,13 @@ class Gdfq {
     at::Tensor teacherForward(const at::Tensor& x);
 
     // The last step's synthetic batch (detached), its labels, the teacher's logits on it, and
-    // its BN-statistics distances per teacher BN layer.
+    // its BN-statistics distances per teacher BN layer. For a superposed batch the labels are
+    // each sample's heaviest component, and lastMixLabels/lastMixWeights [B, K] its mixture
+    // (undefined otherwise).
     const at::Tensor& lastImages() const { return lastImages_; }
     const at::Tensor& lastLabels() const { return lastLabels_; }
+    const at::Tensor& lastMixLabels() const { return lastMix_.labels; }
+    const at::Tensor& lastMixWeights() const { return lastMix_.weights; }
     const at::Tensor& lastTeacherLogits() const { return lastTeacherLogits_; }
     const at::Tensor& lastBnMeanMse() const { return lastBnMeanMse_; }
     const at::Tensor& lastBnVarMse() const { return lastBnVarMse_; }
@@ -104,6 +121,20 @@ class Gdfq {
     const model::ParamStore& teacherParams() const { return *teacherParams_; }
     int64_t classes() const { return classes_; }
     const GdfqOptions& options() const { return options_; }
+    // The latent size: latentDim, or with qimera the label embedding's width.
+    int64_t latentDim() const { return latentDim_; }
+
+    // One batch of generator inputs on this run's device. Single-label: z [B, latent], labels
+    // [B]. Superposed: z [B, K, latent], labels and weights [B, K]; `targets` [B, classes] is the
+    // mixture (defined only when superposed).
+    struct Latent {
+        at::Tensor z, labels, weights, targets;
+        bool superposed() const { return labels.dim() == 2; }
+    };
+    // Drawn on the CPU from `rng` (the global generator when null) and moved, so a seed gives
+    // the same batches on every device. With qimera a batch is superposed with probability
+    // superposeProb.
+    Latent drawLatent(int64_t batch, at::Generator* rng = nullptr) const;
 
   private:
     const model::Model& teacherModel_;
@@ -118,7 +149,9 @@ class Gdfq {
     gen::GdfqGenerator generator_{nullptr};
     std::unique_ptr<torch::optim::Adam> adam_;
     std::unique_ptr<NesterovSgd> sgd_;
+    int64_t latentDim_ = 0;
     at::Tensor lastImages_, lastLabels_, lastTeacherLogits_, lastBnMeanMse_, lastBnVarMse_;
+    Latent lastMix_;  // labels and weights of the last batch when it was superposed
     std::vector<model::BnBatchStats> lastBnStats_;
     std::vector<int> giSlot_;  // per SGD parameter: position in lastAlphas_, or -1
     std::vector<int> giBits_;  // per SGD parameter: weight bits for the search

@@ -70,6 +70,12 @@ struct SampleBatch {
     int64_t topK = 0;
     std::vector<int64_t> topClasses;  // count x topK
     std::vector<float> topProbs;      // count x topK
+    // Qimera's boundary samples: each image superposes mixK labels with these weights (count x
+    // mixK); mixK is 0 for a batch of single-label samples, and `labels` holds each boundary
+    // sample's heaviest label.
+    int64_t mixK = 0;
+    std::vector<int64_t> mixLabels;
+    std::vector<float> mixWeights;
 };
 
 struct RunSummary {

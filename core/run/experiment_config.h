@@ -63,6 +63,15 @@ struct ExperimentConfig {
     std::vector<double> generatorBetas = {0.5, 0.999};
     double generatorBnsWeight = 0.1;
 
+    // qimera (method.generator: qimera)
+    double qimeraSuperposeProb = 0.4;
+    int64_t qimeraLabelsPerSample = 2;
+    std::string qimeraEmbeddingInit = "classifier";  // classifier | random
+    double qimeraNoiseScale = 1.0;
+    bool qimeraMapping = true;
+    int64_t qimeraMappingDim = 100;
+    std::string qimeraNormalization = "per_embedding";  // per_embedding | reference
+
     // student
     double studentLr = 1e-4;
     double studentMomentum = 0.9;

@@ -72,6 +72,15 @@ method::GdfqOptions gdfqOptions(const ExperimentConfig& c, const model::ModelMet
         o.alphaSearch.bisections = static_cast<int>(c.studentAlphaIter);
     }
     o.bnsWeight = c.generatorBnsWeight;
+    if (c.methodGenerator == "qimera") {
+        o.qimera = true;
+        o.superposeProb = c.qimeraSuperposeProb;
+        o.superposeLabels = c.qimeraLabelsPerSample;
+        o.embeddingFromClassifier = c.qimeraEmbeddingInit == "classifier";
+        o.noiseScale = c.qimeraNoiseScale;
+        o.mappingDim = c.qimeraMapping ? c.qimeraMappingDim : 0;
+        o.referenceNormalization = c.qimeraNormalization == "reference";
+    }
     return o;
 }
 
@@ -123,6 +132,14 @@ SampleBatch sampleBatch(const method::Gdfq& g, const model::ModelMeta& meta, int
     indices = indices.contiguous();
     s.topProbs.assign(values.data_ptr<float>(), values.data_ptr<float>() + values.numel());
     s.topClasses.assign(indices.data_ptr<int64_t>(), indices.data_ptr<int64_t>() + indices.numel());
+    if (g.lastMixLabels().defined()) {
+        const at::Tensor mix = g.lastMixLabels().narrow(0, 0, n).cpu().contiguous();
+        const at::Tensor w =
+            g.lastMixWeights().narrow(0, 0, n).to(at::kCPU, at::kFloat).contiguous();
+        s.mixK = mix.size(1);
+        s.mixLabels.assign(mix.data_ptr<int64_t>(), mix.data_ptr<int64_t>() + mix.numel());
+        s.mixWeights.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+    }
     return s;
 }
 
@@ -308,6 +325,7 @@ RunSummary Trainer::run(RunControl* control) {
         const int64_t resumedAt = step;
         const auto loopStart = Clock::now();
         bool cancelled = false;
+        bool boundaryDue = false;
         for (int64_t epoch = step / c.scheduleIterations; epoch < c.scheduleEpochs && !cancelled;
              ++epoch) {
             const double lrG =
@@ -393,7 +411,11 @@ RunSummary Trainer::run(RunControl* control) {
                     for (auto* o : observers_)
                         o->onBnMatch(bm);
                 }
-                if (step % c.outputSampleEvery == 0) {
+                // With Qimera, a sample point that drew a single-label batch is followed by the
+                // next superposed batch, so that boundary samples are shown as well.
+                const bool samplePoint = step % c.outputSampleEvery == 0;
+                if (samplePoint || (boundaryDue && s.superposed)) {
+                    boundaryDue = samplePoint && gdfq.options().qimera && !s.superposed;
                     const SampleBatch sb = sampleBatch(gdfq, meta, step);
                     for (auto* o : observers_)
                         o->onSamples(sb);

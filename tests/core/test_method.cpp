@@ -1,3 +1,4 @@
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 #include <torch/nn/modules/batchnorm.h>
 
@@ -237,4 +238,143 @@ TEST(Gdfq, ShortRunBeatsThePtqBaseline) {
                 last.generatorLoss, last.studentLoss);
     EXPECT_TRUE(last.studentTrained);
     EXPECT_GT(tuned, ptq);
+}
+
+namespace {
+
+GdfqGeneratorOptions qimeraOptions(int64_t mapping) {
+    GdfqGeneratorOptions o;
+    o.outputShape = {1, 28, 28};
+    o.latentDim = 64;
+    o.channels = 16;
+    o.qimera = true;
+    o.mappingDim = mapping;
+    return o;
+}
+
+}  // namespace
+
+TEST(QimeraGenerator, LayoutWithAndWithoutTheMapping) {
+    for (int64_t mapping : {100, 0}) {
+        GdfqGenerator g(qimeraOptions(mapping));
+        auto params = g->named_parameters();
+        EXPECT_EQ(params["embedding.weight"].sizes(), (std::vector<int64_t>{10, 64}));
+        EXPECT_EQ(params.contains("mapping.weight"), mapping > 0);
+        // The first Linear reads the mapping's 100 outputs, or the 64-wide embedding.
+        EXPECT_EQ(params["l1.weight"].size(1), mapping > 0 ? 100 : 64);
+        g->train();
+        const at::Tensor x = g->forward(at::randn({6, 2, 64}), at::randint(0, 10, {6, 2}),
+                                        at::softmax(at::randn({6, 2}), 1));
+        EXPECT_EQ(x.sizes(), (std::vector<int64_t>{6, 1, 28, 28}));
+    }
+}
+
+TEST(QimeraGenerator, SuperpositionIsTheWeightedSumOfNormalizedEmbeddings) {
+    torch::manual_seed(3);
+    for (int64_t mapping : {0, 100}) {
+        GdfqGeneratorOptions o = qimeraOptions(mapping);
+        o.noiseScale = 0;  // the embeddings alone
+        GdfqGenerator g(o);
+        torch::NoGradGuard noGrad;
+        const at::Tensor emb = g->named_parameters()["embedding.weight"];
+        // One label: the embedding normalized over its own entries (biased variance, eps 1e-5).
+        const at::Tensor single = g->qimeraInput(at::zeros({3, 64}), at::tensor({2, 5, 7}), {});
+        at::Tensor e = emb.index_select(0, at::tensor({2, 5, 7}));
+        e = (e - e.mean(1, true)) / at::sqrt(e.var(1, false, true) + 1e-5);
+        if (mapping > 0)
+            e = g->named_children()["mapping"]->as<torch::nn::LinearImpl>()->forward(e);
+        EXPECT_TRUE(at::allclose(single, e, 1e-5, 1e-5)) << mapping;
+        // Two labels with weights w and 1 - w: w * h(a) + (1 - w) * h(b).
+        const at::Tensor labels = at::tensor({2, 5, 5, 7, 7, 2}).view({3, 2});
+        const at::Tensor w = at::tensor({0.25f, 0.75f, 0.5f, 0.5f, 0.9f, 0.1f}).view({3, 2});
+        const at::Tensor mixed = g->qimeraInput(at::zeros({3, 2, 64}), labels, w);
+        const at::Tensor h2 = single[0], h5 = single[1], h7 = single[2];
+        EXPECT_TRUE(at::allclose(mixed[0], 0.25 * h2 + 0.75 * h5, 1e-5, 1e-5));
+        EXPECT_TRUE(at::allclose(mixed[1], 0.5 * h5 + 0.5 * h7, 1e-5, 1e-5));
+        EXPECT_TRUE(at::allclose(mixed[2], 0.9 * h7 + 0.1 * h2, 1e-5, 1e-5));
+    }
+}
+
+TEST(QimeraGenerator, ReferenceNormalizationSpansTheBatch) {
+    torch::manual_seed(4);
+    GdfqGeneratorOptions o = qimeraOptions(0);
+    o.referenceNormalization = true;
+    GdfqGenerator g(o);
+    torch::NoGradGuard noGrad;
+    // With one-hot weights the input is slot 0 alone, normalized over all of the batch's entries.
+    const at::Tensor labels = at::randint(0, 10, {8, 2});
+    const at::Tensor w = at::tensor({1.0f, 0.0f}).repeat({8, 1});
+    const at::Tensor h = g->qimeraInput(at::randn({8, 2, 64}), labels, w);
+    EXPECT_NEAR(h.mean().item<double>(), 0.0, 1e-5);
+    EXPECT_NEAR(h.var(false).item<double>(), 1.0, 1e-3);
+    EXPECT_GT(h.mean(1).abs().max().item<double>(), 1e-3);  // rows are not each normalized
+    // Single-label batches are normalized per sample in both modes.
+    const at::Tensor s = g->qimeraInput(at::randn({8, 64}), at::randint(0, 10, {8}), {});
+    EXPECT_LT(s.mean(1).abs().max().item<double>(), 1e-5);
+}
+
+TEST(QimeraGenerator, SuperposedLabelsNeedQimeraAndWeights) {
+    GdfqGeneratorOptions o;
+    o.outputShape = {1, 28, 28};
+    o.channels = 16;
+    GdfqGenerator gdfq(o);
+    EXPECT_THROW(
+        gdfq->forward(at::randn({4, 2, 100}), at::randint(0, 10, {4, 2}), at::full({4, 2}, 0.5)),
+        dfq::Error);
+    GdfqGenerator qimera(qimeraOptions(100));
+    EXPECT_THROW(qimera->forward(at::randn({4, 2, 64}), at::randint(0, 10, {4, 2}), {}),
+                 dfq::Error);
+}
+
+TEST(Qimera, BoundaryBatchesSoftTargetsAndEmbeddingFromTheClassifier) {
+    auto teacher = dfq::model::Model::load(dfq::run::demoTeacherPath());
+    dfq::method::GdfqOptions o;
+    o.qimera = true;
+    o.superposeProb = 1;
+    o.superposeLabels = 3;
+    o.batchSize = 16;
+    o.generatorChannels = 16;
+    dfq::method::Gdfq q(teacher, o);
+    // The embedding is as wide as the classifier's input and starts as its weight matrix.
+    const at::Tensor fc =
+        teacher.params().tensor(static_cast<size_t>(teacher.params().find("fc.weight")));
+    EXPECT_EQ(q.latentDim(), fc.size(1));
+    EXPECT_TRUE(at::equal(q.generator()->named_parameters()["embedding.weight"], fc));
+
+    at::Generator rng = at::make_generator<at::CPUGeneratorImpl>(5);
+    const auto in = q.drawLatent(16, &rng);
+    ASSERT_TRUE(in.superposed());
+    EXPECT_EQ(in.z.sizes(), (std::vector<int64_t>{16, 3, fc.size(1)}));
+    EXPECT_EQ(in.labels.sizes(), (std::vector<int64_t>{16, 3}));
+    EXPECT_GT(in.weights.min().item<double>(), 0.0);
+    EXPECT_TRUE(at::allclose(in.weights.sum(1), at::ones({16}), 1e-6, 1e-6));
+    // The soft target: sum_k w_k onehot(y_k), repeated labels adding up.
+    at::Tensor expected = at::zeros({16, 10});
+    for (int64_t b = 0; b < 16; ++b)
+        for (int64_t k = 0; k < 3; ++k)
+            expected[b][in.labels[b][k].item<int64_t>()] += in.weights[b][k];
+    EXPECT_TRUE(at::allclose(in.targets, expected, 1e-6, 1e-6));
+
+    const auto stats = q.step(true, false, 1e-3, 1e-4);
+    EXPECT_TRUE(stats.superposed);
+    EXPECT_TRUE(std::isfinite(stats.generatorLoss) && std::isfinite(stats.studentLoss));
+    ASSERT_TRUE(q.lastMixLabels().defined());
+    // Each sample's label is its heaviest component.
+    const at::Tensor heaviest =
+        q.lastMixLabels().gather(1, q.lastMixWeights().argmax(1, true)).squeeze(1);
+    EXPECT_TRUE(at::equal(q.lastLabels(), heaviest));
+
+    // About a fraction p of the batches are superposed; p = 0 never.
+    o.superposeProb = 0.4;
+    o.embeddingFromClassifier = false;
+    dfq::method::Gdfq r(teacher, o);
+    EXPECT_FALSE(at::equal(r.generator()->named_parameters()["embedding.weight"], fc));
+    int superposed = 0;
+    for (int i = 0; i < 1000; ++i)
+        superposed += r.drawLatent(1, &rng).superposed();
+    EXPECT_NEAR(superposed / 1000.0, 0.4, 0.05);
+    o.superposeProb = 0;
+    dfq::method::Gdfq never(teacher, o);
+    for (int i = 0; i < 50; ++i)
+        EXPECT_FALSE(never.drawLatent(2, &rng).superposed());
 }
