@@ -1,5 +1,6 @@
 #include "experiment_form.h"
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QFileDialog>
 #include <QFormLayout>
@@ -70,7 +71,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
         });
         return row;
     };
-    generator_ = combo({"gdfq"}, "method.generator");
+    generator_ = combo({"gdfq", "qimera"}, "method.generator");
     student_ = combo({"kd", "ait"}, "method.student");
     weightBits_ = spin(1, 16, "quant.weight_bits");
     activationBits_ = spin(0, 16, "quant.activation_bits");
@@ -85,12 +86,21 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     lrS_ = line("student.lr");
     seed_ = spin(0, 2147483647, "seed");
     device_ = combo({"auto", "cpu", "cuda"}, "device");
+    qimeraProb_ = line("qimera.superpose_prob");
+    qimeraLabels_ = spin(1, 100000, "qimera.labels_per_sample");
+    qimeraInit_ = combo({"classifier", "random"}, "qimera.embedding_init");
+    qimeraMapping_ = new QCheckBox(tr("on (the paper; off: the released scripts)"));
+    qimeraMapping_->setToolTip(QString::fromStdString(run::configKeyDoc("qimera.mapping")));
 
     form->addRow(tr("Name"), name_);
     form->addRow(tr("Model"), withBrowse(model_, false));
     form->addRow(tr("Evaluation data"), withBrowse(data_, true));
     form->addRow(tr("Generator recipe"), generator_);
     form->addRow(tr("Student recipe"), student_);
+    form->addRow(tr("Boundary-batch probability"), qimeraProb_);
+    form->addRow(tr("Labels per boundary sample"), qimeraLabels_);
+    form->addRow(tr("Label embedding starts from"), qimeraInit_);
+    form->addRow(tr("Disentanglement mapping"), qimeraMapping_);
     form->addRow(tr("Weight bits"), weightBits_);
     form->addRow(tr("Activation bits"), activationBits_);
     form->addRow(tr("First and last layer"), firstLast_);
@@ -107,19 +117,32 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
 
     connect(model_, &QLineEdit::editingFinished, this,
             [this] { emit modelChanged(model_->text()); });
-    for (auto* e : {name_, data_, lrG_, lrS_})
+    for (auto* e : {name_, data_, lrG_, lrS_, qimeraProb_})
         connect(e, &QLineEdit::editingFinished, this, &ExperimentForm::changed);
-    for (auto* s : {weightBits_, activationBits_, epochs_, iterations_, warmup_, batch_, seed_})
+    for (auto* s : {weightBits_, activationBits_, epochs_, iterations_, warmup_, batch_, seed_,
+                    qimeraLabels_})
         connect(s, &QSpinBox::valueChanged, this, &ExperimentForm::changed);
-    for (auto* c : {generator_, student_, firstLast_, weightRange_, calibration_, device_})
+    for (auto* c :
+         {generator_, student_, firstLast_, weightRange_, calibration_, device_, qimeraInit_})
         connect(c, &QComboBox::currentIndexChanged, this, &ExperimentForm::changed);
+    connect(qimeraMapping_, &QCheckBox::toggled, this, &ExperimentForm::changed);
+    connect(generator_, &QComboBox::currentIndexChanged, this, &ExperimentForm::updateRecipeRows);
+    updateRecipeRows();
+}
+
+void ExperimentForm::updateRecipeRows() {
+    const bool qimera = generator_->currentText() == "qimera";
+    for (QWidget* w :
+         std::initializer_list<QWidget*>{qimeraProb_, qimeraLabels_, qimeraInit_, qimeraMapping_})
+        w->setEnabled(qimera);
 }
 
 void ExperimentForm::setConfig(const run::ExperimentConfig& c) {
     base_ = c;
     const QSignalBlocker b1(weightBits_), b2(activationBits_), b3(epochs_), b4(iterations_),
         b5(warmup_), b6(batch_), b7(seed_), b8(firstLast_), b9(device_), b10(weightRange_),
-        b11(calibration_);
+        b11(calibration_), b12(qimeraLabels_), b13(qimeraInit_), b14(qimeraMapping_),
+        b15(generator_);
     name_->setText(QString::fromStdString(c.name));
     model_->setText(QString::fromStdString(c.modelPath));
     data_->setText(QString::fromStdString(c.dataPath));
@@ -138,6 +161,11 @@ void ExperimentForm::setConfig(const run::ExperimentConfig& c) {
     lrS_->setText(number(c.studentLr));
     seed_->setValue(static_cast<int>(c.seed));
     device_->setCurrentText(QString::fromStdString(c.device));
+    qimeraProb_->setText(number(c.qimeraSuperposeProb));
+    qimeraLabels_->setValue(static_cast<int>(c.qimeraLabelsPerSample));
+    qimeraInit_->setCurrentText(QString::fromStdString(c.qimeraEmbeddingInit));
+    qimeraMapping_->setChecked(c.qimeraMapping);
+    updateRecipeRows();
     emit modelChanged(model_->text());
 }
 
@@ -163,6 +191,10 @@ run::ExperimentConfig ExperimentForm::config() const {
         "student.lr=" + lrS_->text().toStdString(),
         "seed=" + std::to_string(seed_->value()),
         "device=" + device_->currentText().toStdString(),
+        "qimera.superpose_prob=" + qimeraProb_->text().toStdString(),
+        "qimera.labels_per_sample=" + std::to_string(qimeraLabels_->value()),
+        "qimera.embedding_init=" + qimeraInit_->currentText().toStdString(),
+        std::string("qimera.mapping=") + (qimeraMapping_->isChecked() ? "true" : "false"),
     };
     c = run::parseExperimentConfig(run::toYaml(base_), "the experiment form", sets);
     // Calibration never outlasts the warm-up the form sets.

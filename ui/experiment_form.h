@@ -7,6 +7,7 @@
 class QLineEdit;
 class QComboBox;
 class QSpinBox;
+class QCheckBox;
 
 namespace dfq::ui {
 
@@ -27,6 +28,7 @@ class ExperimentForm : public QWidget {
     void changed();
 
   private:
+    void updateRecipeRows();
     run::ExperimentConfig base_;
     QLineEdit* name_;
     QLineEdit* model_;
@@ -46,6 +48,11 @@ class ExperimentForm : public QWidget {
     QLineEdit* lrS_;
     QSpinBox* seed_;
     QComboBox* device_;
+    // Qimera's keys, enabled while the generator recipe is qimera.
+    QLineEdit* qimeraProb_;
+    QSpinBox* qimeraLabels_;
+    QComboBox* qimeraInit_;
+    QCheckBox* qimeraMapping_;
 };
 
 }  // namespace dfq::ui

@@ -6,6 +6,9 @@
 #include <QPainter>
 #include <QVBoxLayout>
 
+#include <algorithm>
+#include <functional>
+
 #include "run_data.h"
 
 namespace dfq::ui {
@@ -38,6 +41,7 @@ void SamplesView::refresh(const RunData& d) {
     tiles_.clear();
     captions_.clear();
     agree_.clear();
+    boundary_ = false;
     grid_ = QImage();
     if (d.samples) {
         const auto& s = *d.samples;
@@ -52,11 +56,38 @@ void SamplesView::refresh(const RunData& d) {
             const int64_t target = s.labels[static_cast<size_t>(i)];
             const int64_t top = s.topClasses[static_cast<size_t>(i * s.topK)];
             const float p = s.topProbs[static_cast<size_t>(i * s.topK)];
-            captions_.push_back(className(d, target) + "\n" +
-                                tr("%1 %2").arg(className(d, top), probability(p)));
-            agree_.push_back(top == target);
+            const QString teacher = tr("%1 %2").arg(className(d, top), probability(p));
+            if (s.mixK == 0) {
+                captions_.push_back(className(d, target) + "\n" + teacher);
+                agree_.push_back(top == target);
+                continue;
+            }
+            // A boundary sample: its mixture, heaviest first, and whether the teacher's top
+            // class is one of its components.
+            std::vector<std::pair<float, int64_t>> parts;
+            for (int64_t k = 0; k < s.mixK; ++k)
+                parts.push_back({s.mixWeights[static_cast<size_t>(i * s.mixK + k)],
+                                 s.mixLabels[static_cast<size_t>(i * s.mixK + k)]});
+            std::sort(parts.begin(), parts.end(), std::greater<>());
+            QStringList mixture;
+            bool inMixture = false;
+            for (const auto& [w, c] : parts) {
+                mixture << tr("%1 %2").arg(className(d, c), probability(w));
+                inMixture = inMixture || c == top;
+            }
+            captions_.push_back(mixture.join(" + ") + "\n" + teacher);
+            agree_.push_back(inMixture);
         }
-        header_ = tr("Iteration %1: what the generator makes when asked for a class. Below each "
+        boundary_ = s.mixK > 0;
+        header_ =
+            boundary_
+                ? tr("Iteration %1: boundary samples (framed). Each image superposes the "
+                     "embeddings of %2 classes with the weights below it; the student learns the "
+                     "mixture as a soft target. Then the teacher's top class and its probability "
+                     "(red when it is none of the mixed classes). Click an image to enlarge it.")
+                      .arg(s.step + 1)
+                      .arg(s.mixK)
+                : tr("Iteration %1: what the generator makes when asked for a class. Below each "
                      "image: the class asked for, then the teacher's top class and its "
                      "probability (red when the teacher disagrees). Click an image to enlarge it.")
                       .arg(s.step + 1);
@@ -113,6 +144,10 @@ void SamplesView::paintEvent(QPaintEvent*) {
     for (size_t i = 0; i < tiles_.size(); ++i) {
         const QRect r = tileRect(static_cast<int>(i));
         p.drawImage(r, tiles_[i]);
+        if (boundary_) {
+            p.setPen(QPen(QColor(230, 140, 20), 2));
+            p.drawRect(r.adjusted(-2, -2, 1, 1));
+        }
         p.setPen(agree_[i] ? palette().text().color() : QColor(200, 30, 30));
         const QStringList lines = captions_[i].split('\n');
         const int x = r.center().x() - cellW / 2 + 2;

@@ -90,15 +90,45 @@ TEST(Workbench, TheFormShowsAndReturnsEveryKeyItEdits) {
         "first_last: 8bit, weight_range: mse, calibration: minmax, calibration_batches: 7}\n"
         "schedule: {epochs: 9, iterations: 11, warmup_epochs: 2, calibration_epochs: 2, "
         "lr_milestones: [5]}\ngenerator: {batch_size: 48, lr: 0.002}\nstudent: {lr: 3e-05}\n"
-        "seed: 17\ndevice: cpu\n",
+        "seed: 17\ndevice: cpu\nmethod: {generator: qimera, student: ait}\n"
+        "qimera: {superpose_prob: 0.7, labels_per_sample: 3, embedding_init: random, "
+        "mapping: false}\n",
         "test", {});
     w.setExperiment(in);
     const auto out = w.form()->config();
     EXPECT_EQ(dfq::run::toYaml(out), dfq::run::toYaml(in));
+    EXPECT_EQ(out.methodGenerator, "qimera");
+    EXPECT_EQ(out.qimeraLabelsPerSample, 3);
+    EXPECT_FALSE(out.qimeraMapping);
     EXPECT_EQ(out.quantWeightRange, "mse");
     EXPECT_EQ(out.quantCalibration, "minmax");
     EXPECT_EQ(out.quantCalibrationBatches, 7);
     EXPECT_EQ(out.studentLr, 3e-05);
+}
+
+TEST(Workbench, AQimeraRunShowsItsBoundarySamples) {
+    QTemporaryDir out;
+    MainWindow w;
+    loadTinyDemo(w, out.path(), 2, 4);
+    w.setExperiment(dfq::run::parseExperimentConfig(
+        dfq::run::toYaml(w.form()->config()), "test",
+        {"method.generator=qimera", "qimera.superpose_prob=1", "qimera.labels_per_sample=3"}));
+    w.startRun();
+    ASSERT_TRUE(waitFor([&] { return !w.controller().busy(); }, 300000));
+    ASSERT_TRUE(w.lastError().isEmpty()) << w.lastError().toStdString();
+    w.refreshAll();
+    EXPECT_TRUE(w.samplesView()->showsBoundarySamples());
+    const auto& captions = w.samplesView()->captions();
+    ASSERT_EQ(captions.size(), 16u);
+    for (const QString& c : captions) {
+        // "Bag .52 + Coat .31 + Shirt .17", then the teacher's top class.
+        const QStringList parts = c.section('\n', 0, 0).split(" + ");
+        ASSERT_EQ(parts.size(), 3) << c.toStdString();
+        double sum = 0;
+        for (const QString& p : parts)
+            sum += p.section(' ', -1).toDouble();
+        EXPECT_NEAR(sum, 1.0, 0.021) << c.toStdString();
+    }
 }
 
 TEST(Workbench, ADemoRunFillsEveryViewWithoutBlockingTheWindow) {
