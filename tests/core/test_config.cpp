@@ -195,3 +195,28 @@ TEST(Presets, AitPaperRecipeHasTheReferenceHyperparameters) {
     ait.studentCeWeight = gdfq.studentCeWeight;
     EXPECT_EQ(dfq::run::toYaml(ait), dfq::run::toYaml(gdfq));
 }
+
+TEST(Presets, QimeraPresetsAreTheirGdfqPresetsWithQimerasGenerator) {
+    const std::string dir = dfq::run::resourceDir() + "/presets/";
+    for (const std::string student : {"", "-ait"}) {
+        for (const std::string base : {"cifar10-resnet20-", "demo-fmnist-"}) {
+            SCOPED_TRACE(base + student);
+            const auto gdfq =
+                dfq::run::loadExperimentConfig(dir + base + "gdfq" + student + "-w4a4.yaml");
+            auto qimera =
+                dfq::run::loadExperimentConfig(dir + base + "qimera" + student + "-w4a4.yaml");
+            EXPECT_EQ(qimera.methodGenerator, "qimera");
+            EXPECT_DOUBLE_EQ(qimera.qimeraSuperposeProb, 0.4);
+            EXPECT_EQ(qimera.qimeraLabelsPerSample, 2);
+            // The CIFAR-10 script: random embedding, no disentanglement mapping.
+            const bool paper = base == "cifar10-resnet20-";
+            EXPECT_EQ(qimera.qimeraEmbeddingInit, paper ? "random" : "classifier");
+            EXPECT_EQ(qimera.qimeraMapping, !paper);
+            qimera.name = gdfq.name;
+            qimera.methodGenerator = gdfq.methodGenerator;
+            qimera.qimeraEmbeddingInit = gdfq.qimeraEmbeddingInit;
+            qimera.qimeraMapping = gdfq.qimeraMapping;
+            EXPECT_EQ(dfq::run::toYaml(qimera), dfq::run::toYaml(gdfq));
+        }
+    }
+}
