@@ -333,7 +333,8 @@ int runExperiment(const std::string& configPath, const std::vector<std::string>&
     std::printf("%-16s %s\n", "PTQ baseline", top1Text(s.ptqTop1).c_str());
     // The method: generator recipe, plus the student recipe when it is not plain KD.
     std::string method = config.methodGenerator == "gdfq"     ? "GDFQ"
-                         : config.methodGenerator == "qimera" ? "Qimera"
+                         : config.methodGenerator == "qimera"    ? "Qimera"
+                         : config.methodGenerator == "autorecon" ? "AutoReCon"
                                                               : config.methodGenerator;
     if (config.methodStudent != "kd")
         method += "+" + std::string(config.methodStudent == "ait" ? "AIT" : config.methodStudent);

@@ -11,6 +11,14 @@
 
 namespace dfq::gen {
 
+// What the training loop needs of a generator: images [B, C, H, W] from z and labels [B] (with
+// Qimera, also labels [B, K] with mixture weights [B, K]).
+class GeneratorBase : public torch::nn::Module {
+  public:
+    virtual torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& labels,
+                                  const torch::Tensor& weights = {}) = 0;
+};
+
 // BatchNorm without affine parameters followed by a per-class scale and shift (GDFQ's
 // CategoricalConditionalBatchNorm2d): gamma from an embedding initialized to ones, beta from one
 // initialized to zeros.
@@ -52,13 +60,13 @@ struct GdfqGeneratorOptions {
     bool referenceNormalization = false;
 };
 
-class GdfqGeneratorImpl : public torch::nn::Module {
+class GdfqGeneratorImpl : public GeneratorBase {
   public:
     explicit GdfqGeneratorImpl(const GdfqGeneratorOptions& options);
     // z [B, latent] with labels [B]; with qimera also z [B, K, latent] with labels [B, K] and
     // mixture weights [B, K] (rows summing to 1): one image on the boundary of K classes each.
     torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& labels,
-                          const torch::Tensor& weights = {});
+                          const torch::Tensor& weights = {}) override;
     const GdfqGeneratorOptions& options() const { return options_; }
     // Qimera: the label embedding's weights [classes, latent] (e.g. the teacher's classifier).
     void setEmbedding(const torch::Tensor& weight);

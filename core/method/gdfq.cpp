@@ -106,23 +106,50 @@ Gdfq::Gdfq(const model::Model& teacher, const GdfqOptions& options)
                         std::to_string(classes_) +
                         " classes; use a random embedding (generator.embedding_init: random)");
     }
-    gen::GdfqGeneratorOptions g;
-    g.outputShape = teacher.meta().inputShape;
-    g.classes = classes_;
-    g.latentDim = latentDim_;
-    g.channels = options.generatorChannels;
-    g.imagenetStyle = options.imagenetStyle;
-    g.qimera = options.qimera;
-    g.noiseScale = options.noiseScale;
-    g.mappingDim = options.mappingDim;
-    g.referenceNormalization = options.referenceNormalization;
-    generator_ = gen::GdfqGenerator(g);
-    if (options.qimera && options.embeddingFromClassifier)
-        generator_->setEmbedding(classifier.to(at::kFloat));
+    buildGenerator(nullptr, classifier);
+}
+
+void Gdfq::buildGenerator(const gen::AutoReconArch* derived, const at::Tensor& classifier) {
+    const GdfqOptions& options = options_;
+    autorecon_.reset();
+    archAdam_.reset();
+    std::vector<at::Tensor> weights;
+    if (options.autorecon) {
+        gen::AutoReconGeneratorOptions a;
+        a.outputShape = teacherModel_.meta().inputShape;
+        a.classes = classes_;
+        a.latentDim = latentDim_;
+        a.channels = options.autoreconChannels;
+        a.search = options.autoreconSearch && !derived;
+        a.arch = derived ? *derived : options.autoreconArch;
+        autorecon_ = std::make_shared<gen::AutoReconGeneratorImpl>(a);
+        generator_ = autorecon_;
+        weights = autorecon_->weightParameters();
+        if (a.search)
+            archAdam_ = std::make_unique<torch::optim::Adam>(
+                autorecon_->archParameters(),
+                torch::optim::AdamOptions(1e-3).betas({options.adamBeta1, options.adamBeta2}));
+    } else {
+        gen::GdfqGeneratorOptions g;
+        g.outputShape = teacherModel_.meta().inputShape;
+        g.classes = classes_;
+        g.latentDim = latentDim_;
+        g.channels = options.generatorChannels;
+        g.imagenetStyle = options.imagenetStyle;
+        g.qimera = options.qimera;
+        g.noiseScale = options.noiseScale;
+        g.mappingDim = options.mappingDim;
+        g.referenceNormalization = options.referenceNormalization;
+        auto gdfq = std::make_shared<gen::GdfqGeneratorImpl>(g);
+        if (options.qimera && options.embeddingFromClassifier)
+            gdfq->setEmbedding(classifier.to(at::kFloat));
+        generator_ = gdfq;
+        weights = generator_->parameters();
+    }
     generator_->to(options.device);
     generator_->train();
     adam_ = std::make_unique<torch::optim::Adam>(
-        generator_->parameters(),
+        weights,
         torch::optim::AdamOptions(options.lrG).betas({options.adamBeta1, options.adamBeta2}));
 }
 
@@ -149,49 +176,70 @@ Gdfq::Latent Gdfq::drawLatent(int64_t b, at::Generator* rng) const {
     return in;
 }
 
+Gdfq::GeneratorPass Gdfq::generatorPass(const Latent& in) {
+    GeneratorPass p;
+    // The label each sample is asked for: its heaviest component when superposed.
+    p.labels =
+        in.superposed() ? in.labels.gather(1, in.weights.argmax(1, true)).squeeze(1) : in.labels;
+    p.images = generator_->forward(in.z, in.labels, in.weights);
+    p.teacherLogits = teacher_.forward(p.images);
+    p.bns = bnsLoss(*teacherModel_.graph(), *teacherParams_, teacher_.bnStats());
+    p.ce = crossEntropy(in, p.labels, p.teacherLogits);
+    p.loss = p.ce + options_.bnsWeight * p.bns.loss;
+    return p;
+}
+
+at::Tensor Gdfq::crossEntropy(const Latent& in, const at::Tensor& labels,
+                              const at::Tensor& logits) const {
+    return in.superposed() ? softCrossEntropy(logits, in.targets)
+                           : at::cross_entropy_loss(logits, labels);
+}
+
+void Gdfq::remember(const Latent& in, const GeneratorPass& p, GdfqStepStats& stats) {
+    stats.superposed = in.superposed();
+    stats.generatorCe = p.ce.item<double>();
+    stats.generatorBns = p.bns.loss.item<double>();
+    stats.generatorLoss = p.loss.item<double>();
+    lastImages_ = p.images.detach();
+    lastLabels_ = p.labels;
+    lastMix_ = in.superposed() ? in : Latent{};
+    lastTeacherLogits_ = p.teacherLogits.detach();
+    lastBnMeanMse_ = p.bns.meanMse;
+    lastBnVarMse_ = p.bns.varMse;
+    lastBnStats_.clear();
+    for (const auto& st : teacher_.bnStats())
+        lastBnStats_.push_back({st.mean.detach(), st.var.detach()});
+}
+
+namespace {
+
+void setLr(torch::optim::Adam& adam, double lr) {
+    for (auto& group : adam.param_groups())
+        static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+}
+
+}  // namespace
+
 GdfqStepStats Gdfq::step(bool trainStudent, bool calibrate, double lrG, double lrS) {
     using Clock = std::chrono::steady_clock;
     const auto t0 = Clock::now();
     GdfqStepStats stats;
     const Latent in = drawLatent(options_.batchSize);
-    stats.superposed = in.superposed();
-    // The label each sample is asked for: its heaviest component when superposed.
-    const at::Tensor y =
-        in.superposed() ? in.labels.gather(1, in.weights.argmax(1, true)).squeeze(1) : in.labels;
-    auto crossEntropy = [&](const at::Tensor& logits) {
-        return in.superposed() ? softCrossEntropy(logits, in.targets)
-                               : at::cross_entropy_loss(logits, y);
-    };
 
     // Generator step: one teacher pass, whose logits also serve as the student's targets.
-    at::Tensor x = generator_->forward(in.z, in.labels, in.weights);
-    at::Tensor teacherLogits = teacher_.forward(x);
-    const BnsLoss bns = bnsLoss(*teacherModel_.graph(), *teacherParams_, teacher_.bnStats());
-    at::Tensor ce = crossEntropy(teacherLogits);
-    at::Tensor lossG = ce + options_.bnsWeight * bns.loss;
-    for (auto& group : adam_->param_groups())
-        static_cast<torch::optim::AdamOptions&>(group.options()).lr(lrG);
+    const GeneratorPass g = generatorPass(in);
+    setLr(*adam_, lrG);
     adam_->zero_grad();
-    lossG.backward();
+    g.loss.backward();
     adam_->step();
-    stats.generatorCe = ce.item<double>();
-    stats.generatorBns = bns.loss.item<double>();
-    stats.generatorLoss = lossG.item<double>();
+    remember(in, g, stats);
     const auto t1 = Clock::now();
     stats.generatorSeconds = std::chrono::duration<double>(t1 - t0).count();
 
     // Student step on the batch made before the generator moved.
     quantizer_->setCalibrating(calibrate);
-    const at::Tensor targets = teacherLogits.detach();
-    lastImages_ = x.detach();
-    lastLabels_ = y;
-    lastMix_ = in.superposed() ? in : Latent{};
-    lastTeacherLogits_ = targets;
-    lastBnMeanMse_ = bns.meanMse;
-    lastBnVarMse_ = bns.varMse;
-    lastBnStats_.clear();
-    for (const auto& st : teacher_.bnStats())
-        lastBnStats_.push_back({st.mean.detach(), st.var.detach()});
+    const at::Tensor& x = g.images;
+    const at::Tensor targets = lastTeacherLogits_;
     if (!trainStudent) {
         torch::NoGradGuard noGrad;
         if (calibrate)
@@ -200,7 +248,7 @@ GdfqStepStats Gdfq::step(bool trainStudent, bool calibrate, double lrG, double l
         return stats;
     }
     at::Tensor studentLogits = studentNet_.forward(x.detach());
-    at::Tensor sCe = crossEntropy(studentLogits);
+    at::Tensor sCe = crossEntropy(in, g.labels, studentLogits);
     at::Tensor kd = kdLoss(studentLogits, targets, options_.temperature);
     at::Tensor lossS = options_.ceWeight * sCe + options_.kdWeight * kd;
     sgd_->zeroGrad();
@@ -226,6 +274,49 @@ GdfqStepStats Gdfq::step(bool trainStudent, bool calibrate, double lrG, double l
     stats.studentTrained = true;
     stats.studentSeconds = std::chrono::duration<double>(Clock::now() - t1).count();
     return stats;
+}
+
+GdfqStepStats Gdfq::searchStep(double lrG, double lrArch, double tau) {
+    if (!searching())
+        throw Error("the AutoReCon architecture search has ended (or this run does not search)");
+    using Clock = std::chrono::steady_clock;
+    const auto t0 = Clock::now();
+    autorecon_->setTemperature(tau);
+    GdfqStepStats stats;
+    // Weight step on a training batch.
+    const Latent train = drawLatent(options_.batchSize);
+    const GeneratorPass w = generatorPass(train);
+    setLr(*adam_, lrG);
+    adam_->zero_grad();
+    archAdam_->zero_grad();
+    w.loss.backward();
+    adam_->step();
+    remember(train, w, stats);
+    // Architecture step on a fresh validation batch.
+    const Latent val = drawLatent(options_.batchSize);
+    const GeneratorPass a = generatorPass(val);
+    setLr(*archAdam_, lrArch);
+    adam_->zero_grad();
+    archAdam_->zero_grad();
+    a.loss.backward();
+    archAdam_->step();
+    stats.generatorSeconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    return stats;
+}
+
+gen::AutoReconArch Gdfq::deriveArchitecture() {
+    const gen::AutoReconArch arch = architecture();
+    if (searching())
+        buildGenerator(&arch, {});
+    return arch;
+}
+
+std::array<at::Tensor, 3> Gdfq::architectureProbabilities() const {
+    return searching() ? autorecon_->probabilities() : std::array<at::Tensor, 3>{};
+}
+
+gen::AutoReconArch Gdfq::architecture() const {
+    return autorecon_ ? autorecon_->derived() : gen::AutoReconArch{};
 }
 
 void Gdfq::setInundation(double threshold, bool firstEpochCap) {
@@ -316,6 +407,16 @@ void Gdfq::saveState(torch::serialize::OutputArchive& archive) const {
     }
     archive.write("generator", gen);
     archive.write("adam", adam);
+    if (autorecon_) {
+        // Whether the search was still on, and the architecture searched or in use.
+        archive.write("autorecon_search", c10::IValue(searching()));
+        archive.write("autorecon_arch", c10::IValue(architecture().toString()));
+        if (searching()) {
+            torch::serialize::OutputArchive arch;
+            archAdam_->save(arch);
+            archive.write("arch_adam", arch);
+        }
+    }
     archive.write("student", student);
     archive.write("sgd", sgd);
     archive.write("activation_ranges", ranges, true);
@@ -328,6 +429,21 @@ void Gdfq::loadState(torch::serialize::InputArchive& archive) {
     archive.read("adam", adam);
     archive.read("student", student);
     archive.read("sgd", sgd);
+    if (autorecon_) {
+        c10::IValue search, arch;
+        if (!archive.try_read("autorecon_search", search) ||
+            !archive.try_read("autorecon_arch", arch))
+            throw Error("the checkpoint does not fit this run: it has no AutoReCon generator");
+        if (searching() && !search.toBool()) {
+            const gen::AutoReconArch derived = gen::AutoReconArch::parse(arch.toStringRef());
+            buildGenerator(&derived, {});
+        }
+        if (searching()) {
+            torch::serialize::InputArchive archAdam;
+            archive.read("arch_adam", archAdam);
+            archAdam_->load(archAdam);
+        }
+    }
     try {
         generator_->load(gen);
     } catch (const c10::Error& e) {

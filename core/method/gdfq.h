@@ -6,11 +6,13 @@
 #include <cstdint>
 #include <memory>
 
+#include "../gen/autorecon_generator.h"
 #include "../gen/gdfq_generator.h"
 #include "../model/interpreter.h"
 #include "../model/model.h"
 #include "../quant/student_quantizer.h"
 #include "gradient_inundation.h"
+#include "losses.h"
 #include "nesterov_sgd.h"
 
 namespace dfq::method {
@@ -44,6 +46,13 @@ struct GdfqOptions {
     double noiseScale = 1.0;
     int64_t mappingDim = 100;  // the disentanglement mapping; 0: off (the released scripts)
     bool referenceNormalization = false;
+    // AutoReCon's generator recipe (METHODS.md §4): the cell generator with a derived
+    // architecture, or (autoreconSearch) the search space with architecture logits, searched
+    // by searchStep() and fixed by deriveArchitecture().
+    bool autorecon = false;
+    bool autoreconSearch = false;
+    gen::AutoReconArch autoreconArch;
+    int64_t autoreconChannels = 64;
     // AIT's gradient inundation on every quantized conv/linear weight (METHODS.md §5); the
     // search's bits come from each layer, its threshold and first-epoch cap from
     // setInundation().
@@ -75,6 +84,18 @@ class Gdfq {
     // trainStudent false is the warm-up: the generator trains, and the student's forward pass
     // runs only when `calibrate` is on, to update the EMA activation ranges.
     GdfqStepStats step(bool trainStudent, bool calibrate, double lrG, double lrS);
+
+    // AutoReCon's search (§10): one Adam step of the generator's weights on a batch, then one
+    // Adam step (lrArch) of the architecture logits on a fresh batch, both on the generator
+    // loss, with Gumbel-softmax temperature tau. The student does not train.
+    GdfqStepStats searchStep(double lrG, double lrArch, double tau);
+    // Ends the search: the argmax architecture, built afresh (new weights, new Adam).
+    gen::AutoReconArch deriveArchitecture();
+    bool searching() const { return autorecon_ && autorecon_->options().search; }
+    // The search's candidate probabilities softmax(logits) per edge: up [6, 2], op [15, 7],
+    // cross [12, 3] (undefined when not searching); the architecture in use or searched.
+    std::array<at::Tensor, 3> architectureProbabilities() const;
+    gen::AutoReconArch architecture() const;
 
     // AIT's schedule: the passing threshold, and whether this is the first student epoch.
     void setInundation(double threshold, bool firstEpochCap);
@@ -115,7 +136,7 @@ class Gdfq {
     // Throws dfq::Error when the archive does not fit this run (another model or generator).
     void loadState(torch::serialize::InputArchive& archive);
 
-    gen::GdfqGenerator& generator() { return generator_; }
+    std::shared_ptr<gen::GeneratorBase>& generator() { return generator_; }
     quant::StudentQuantizer& quantizer() { return *quantizer_; }
     model::ParamStore& studentParams() { return student_; }
     const model::ParamStore& teacherParams() const { return *teacherParams_; }
@@ -146,8 +167,23 @@ class Gdfq {
     model::ParamStore student_;
     std::unique_ptr<quant::StudentQuantizer> quantizer_;
     model::Interpreter studentNet_;
-    gen::GdfqGenerator generator_{nullptr};
+    struct GeneratorPass {
+        at::Tensor labels, images, teacherLogits, ce, loss;
+        BnsLoss bns;
+    };
+    // Synthesis, the teacher's pass and the generator loss CE + bnsWeight * BNS.
+    GeneratorPass generatorPass(const Latent& in);
+    at::Tensor crossEntropy(const Latent& in, const at::Tensor& labels,
+                            const at::Tensor& logits) const;
+    // Keeps the batch for lastImages() and friends, and its losses in `stats`.
+    void remember(const Latent& in, const GeneratorPass& pass, GdfqStepStats& stats);
+    // Builds the generator the options name (a derived AutoReCon architecture when `derived`
+    // is given) on the device, in train mode, with its Adam.
+    void buildGenerator(const gen::AutoReconArch* derived, const at::Tensor& classifier);
+    std::shared_ptr<gen::GeneratorBase> generator_;
+    std::shared_ptr<gen::AutoReconGeneratorImpl> autorecon_;  // generator_, when AutoReCon
     std::unique_ptr<torch::optim::Adam> adam_;
+    std::unique_ptr<torch::optim::Adam> archAdam_;  // AutoReCon's search only
     std::unique_ptr<NesterovSgd> sgd_;
     int64_t latentDim_ = 0;
     at::Tensor lastImages_, lastLabels_, lastTeacherLogits_, lastBnMeanMse_, lastBnVarMse_;

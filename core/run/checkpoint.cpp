@@ -1,8 +1,8 @@
 #include "checkpoint.h"
 
 #include <ATen/ATen.h>
-#include <ATen/core/grad_mode.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/serialize/archive.h>
 #include <unistd.h>
 

@@ -90,6 +90,18 @@ struct RunSummary {
     std::string modelSha256;
 };
 
+// AutoReCon's architecture search: per edge, the candidates' probabilities softmax(logits);
+// edges in the order of the text form (up edges 0-5, op edges 0-14, cross edges 0-11).
+struct ArchitectureStats {
+    int64_t step = 0;
+    double temperature = 0;
+    std::vector<std::string> edges;                 // "c0 up0", "c1 op2", "c2 n3<n1", ...
+    std::vector<std::vector<std::string>> choices;  // candidate names per edge
+    std::vector<std::vector<float>> probabilities;  // per edge, per candidate
+    std::string architecture;                       // the argmax architecture, in the text form
+    bool final = false;  // the search has ended and this architecture is now used
+};
+
 class Observer {
   public:
     virtual ~Observer() = default;
@@ -102,6 +114,7 @@ class Observer {
     virtual void onBnMatch(const BnMatch&) {}
     virtual void onRounding(const RoundingStats&) {}
     virtual void onSamples(const SampleBatch&) {}
+    virtual void onArchitecture(const ArchitectureStats&) {}
     virtual void onLog(const std::string&) {}
     virtual void onFinish(const RunSummary&) {}
 };

@@ -10,6 +10,7 @@
 #include <variant>
 
 #include "../error.h"
+#include "../gen/autorecon_arch.h"
 #include "demo_teacher.h"
 
 namespace dfq::run {
@@ -69,10 +70,12 @@ const std::vector<KeySpec>& schema() {
          &C::methodGenerator,
          "Generator recipe: `gdfq`, GDFQ's conditional generator on CE + BNS; `qimera`, "
          "Qimera: the same generator fed superposed label embeddings, so that a share of the "
-         "batches are boundary samples trained against soft targets (keys `qimera.*`).",
+         "batches are boundary samples trained against soft targets (keys `qimera.*`); "
+         "`autorecon`, AutoReCon's cell generator with a derived or searched architecture (keys "
+         "`autorecon.*`), trained like GDFQ's.",
          -kInf,
          kInf,
-         {"gdfq", "qimera"}},
+         {"gdfq", "qimera", "autorecon"}},
         {"method.student",
          &C::methodStudent,
          "Student recipe: `kd`, CE + T²·KL knowledge distillation with Nesterov SGD; `ait`, "
@@ -183,6 +186,24 @@ const std::vector<KeySpec>& schema() {
          -kInf,
          kInf,
          {"per_embedding", "reference"}},
+        {"autorecon.architecture", &C::autoreconArchitecture,
+         "The cell generator's architecture: one of AutoReCon's derived architectures (c10, c100, "
+         "r18, r50, mbv2), `search` (searched for autorecon.search_epochs before the schedule, "
+         "then fixed by argmax), or the text form `near/near | dil5 none dil5 dil3 conv5 ; ...` "
+         "that a search writes to architecture.txt."},
+        {"autorecon.search_epochs", &C::autoreconSearchEpochs,
+         "Epochs (of schedule.iterations) of architecture search, before the schedule's epochs.", 1,
+         1e6},
+        {"autorecon.channels", &C::autoreconChannels, "Channels of every cell (the code: 64).", 1,
+         1e5},
+        {"autorecon.temperature", &C::autoreconTemperature,
+         "Gumbel-softmax temperature at the start of the search.", 1e-6, 1e6},
+        {"autorecon.temperature_decay", &C::autoreconTemperatureDecay,
+         "The temperature is multiplied by exp(-decay) after each search epoch.", 0, 100},
+        {"autorecon.arch_lr", &C::autoreconArchLr,
+         "Adam learning rate of the architecture logits (one step on a fresh batch after each "
+         "generator step).",
+         0, 10},
         {"student.lr", &C::studentLr, "Learning rate of the student (Nesterov SGD).", 0, 10},
         {"student.momentum", &C::studentMomentum, "Nesterov momentum.", 0, 1},
         {"student.weight_decay", &C::studentWeightDecay, "L2 weight decay on every parameter.", 0,
@@ -360,6 +381,13 @@ void validate(const C& c, const std::string& source) {
         throw Error(source + ": 'schedule.calibration_epochs' exceeds 'schedule.epochs'");
     if (c.modelPath.empty())
         throw Error(source + ": 'model.path' is empty");
+    if (c.autoreconArchitecture != "search") {
+        try {
+            gen::AutoReconArch::parse(c.autoreconArchitecture);
+        } catch (const Error& e) {
+            throw Error(source + ": 'autorecon.architecture': " + e.what());
+        }
+    }
 }
 
 YAML::Node valueNode(const C& c, const KeySpec& s) {

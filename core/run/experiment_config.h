@@ -72,6 +72,14 @@ struct ExperimentConfig {
     int64_t qimeraMappingDim = 100;
     std::string qimeraNormalization = "per_embedding";  // per_embedding | reference
 
+    // autorecon (method.generator: autorecon)
+    std::string autoreconArchitecture = "c10";  // c10 | c100 | r18 | r50 | mbv2 | search | text
+    int64_t autoreconSearchEpochs = 4;
+    int64_t autoreconChannels = 64;
+    double autoreconTemperature = 5.0;
+    double autoreconTemperatureDecay = 0.045;
+    double autoreconArchLr = 0.01;
+
     // student
     double studentLr = 1e-4;
     double studentMomentum = 0.9;

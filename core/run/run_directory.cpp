@@ -177,6 +177,8 @@ void RunDirectory::onResume(int64_t step, const RunSummary& soFar) {
     roundingHeader_ = reopenCsv(rounding_, "rounding.csv", nullptr);
     if (fs::exists(dir / "alpha.csv"))
         alphaHeader_ = reopenCsv(alpha_, "alpha.csv", nullptr);
+    if (fs::exists(dir / "architecture.csv"))
+        architectureHeader_ = reopenCsv(architecture_, "architecture.csv", nullptr);
     // eval.csv: baselines the checkpoint knows, and evaluations up to its iteration.
     const bool evalHeader = filterCsv(dir / "eval.csv", [&](const std::vector<std::string>& f) {
         if (f[0] == "fp")
@@ -251,20 +253,39 @@ void RunDirectory::onRounding(const RoundingStats& r) {
     rounding_.flush();
     if (r.alphas.empty())
         return;
-    if (!alpha_.is_open())
-        openCsv(alpha_, fs::path(path_) / "alpha.csv", std::ios::out | std::ios::app);
-    if (!alphaHeader_) {
-        alpha_ << "step,threshold";
-        for (const auto& l : r.layers)
-            alpha_ << ',' << l;
-        alpha_ << '\n';
-        alphaHeader_ = true;
-    }
-    alpha_ << r.step << ',' << fmt(r.threshold);
+    std::string header = "step,threshold", row = std::to_string(r.step) + ',' + fmt(r.threshold);
+    for (const auto& l : r.layers)
+        header += ',' + l;
     for (double a : r.alphas)
-        alpha_ << ',' << fmt(a);
-    alpha_ << '\n';
-    alpha_.flush();
+        row += ',' + fmt(a);
+    appendOptionalCsv(alpha_, alphaHeader_, "alpha.csv", header, row);
+}
+
+void RunDirectory::appendOptionalCsv(std::ofstream& out, bool& header, const char* name,
+                                     const std::string& headerLine, const std::string& row) {
+    if (!out.is_open())
+        openCsv(out, fs::path(path_) / name, std::ios::out | std::ios::app);
+    if (!header) {
+        out << headerLine << '\n';
+        header = true;
+    }
+    out << row << '\n';
+    out.flush();
+}
+
+void RunDirectory::onArchitecture(const ArchitectureStats& a) {
+    // One row per report: every edge's probability of every candidate ("c1 op2:dil5").
+    std::string header = "step,temperature",
+                row = std::to_string(a.step) + ',' + fmt(a.temperature);
+    for (size_t e = 0; e < a.edges.size(); ++e)
+        for (size_t k = 0; k < a.choices[e].size(); ++k) {
+            header += ',' + a.edges[e] + ':' + a.choices[e][k];
+            row += ',' + fmt(a.probabilities[e][k]);
+        }
+    if (!a.edges.empty())
+        appendOptionalCsv(architecture_, architectureHeader_, "architecture.csv", header, row);
+    if (a.final)
+        writeFileAtomically((fs::path(path_) / "architecture.txt").string(), a.architecture + "\n");
 }
 
 void RunDirectory::onSamples(const SampleBatch& s) {

@@ -35,14 +35,20 @@ class RunDirectory : public Observer {
     void onBnMatch(const BnMatch& m) override;
     void onRounding(const RoundingStats& r) override;
     void onSamples(const SampleBatch& s) override;
+    void onArchitecture(const ArchitectureStats& a) override;
     void onFinish(const RunSummary& s) override;
 
   private:
     RunDirectory() = default;
+    // Appends a row to one of the CSVs that exist only for some runs (alpha.csv,
+    // architecture.csv), opened and given its header on first use.
+    void appendOptionalCsv(std::ofstream& out, bool& header, const char* name,
+                           const std::string& headerLine, const std::string& row);
 
     std::string path_;
-    std::ofstream metrics_, eval_, bnMatch_, bnChannels_, rounding_, alpha_;
-    bool bnHeader_ = false, roundingHeader_ = false, alphaHeader_ = false;
+    std::ofstream metrics_, eval_, bnMatch_, bnChannels_, rounding_, alpha_, architecture_;
+    bool bnHeader_ = false, roundingHeader_ = false, alphaHeader_ = false,
+         architectureHeader_ = false;
 };
 
 // Writes `text` to `path` through a temporary file and a rename.

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <optional>
 #include <thread>
 
@@ -80,6 +81,13 @@ method::GdfqOptions gdfqOptions(const ExperimentConfig& c, const model::ModelMet
         o.noiseScale = c.qimeraNoiseScale;
         o.mappingDim = c.qimeraMapping ? c.qimeraMappingDim : 0;
         o.referenceNormalization = c.qimeraNormalization == "reference";
+    }
+    if (c.methodGenerator == "autorecon") {
+        o.autorecon = true;
+        o.autoreconSearch = c.autoreconArchitecture == "search";
+        if (!o.autoreconSearch)
+            o.autoreconArch = gen::AutoReconArch::parse(c.autoreconArchitecture);
+        o.autoreconChannels = c.autoreconChannels;
     }
     return o;
 }
@@ -194,6 +202,34 @@ BnMatch bnMatch(const method::Gdfq& g, int64_t step, const std::vector<std::stri
     return m;
 }
 
+ArchitectureStats architectureStats(const method::Gdfq& g, int64_t step, double tau) {
+    using gen::AutoReconArch;
+    ArchitectureStats a;
+    a.step = step;
+    a.temperature = tau;
+    a.architecture = g.architecture().toString();
+    const auto probs = g.architectureProbabilities();
+    auto addEdges = [&](const at::Tensor& p, const std::vector<std::string>& names,
+                        const std::function<std::string(int)>& edgeName) {
+        for (int e = 0; e < (p.defined() ? p.size(0) : 0); ++e) {
+            a.edges.push_back(edgeName(e));
+            a.choices.push_back(names);
+            const at::Tensor row = p[e].to(at::kFloat).contiguous();
+            a.probabilities.emplace_back(row.data_ptr<float>(),
+                                         row.data_ptr<float>() + row.numel());
+        }
+    };
+    addEdges(probs[0], AutoReconArch::upNames(),
+             [](int e) { return "c" + std::to_string(e / 2) + " up" + std::to_string(e % 2); });
+    addEdges(probs[1], AutoReconArch::opNames(),
+             [](int e) { return "c" + std::to_string(e / 5) + " op" + std::to_string(e % 5); });
+    addEdges(probs[2], AutoReconArch::crossNames(), [](int e) {
+        return "c" + std::to_string(e / 6 + 1) + " n" + std::to_string(e % 6 < 3 ? 2 : 3) + "<n" +
+               std::to_string(e % 3);
+    });
+    return a;
+}
+
 }  // namespace
 
 double multistepLr(double base, int64_t epoch, const std::vector<int64_t>& milestones,
@@ -256,7 +292,11 @@ RunSummary Trainer::run(RunControl* control) {
             o->onResume(step, summary);
     }
 
-    const int64_t total = c.scheduleEpochs * c.scheduleIterations;
+    const int64_t searchSteps =
+        c.methodGenerator == "autorecon" && c.autoreconArchitecture == "search"
+            ? c.autoreconSearchEpochs * c.scheduleIterations
+            : 0;
+    const int64_t total = searchSteps + c.scheduleEpochs * c.scheduleIterations;
     const std::string provenance = "# " + versionString() + "\n# model: " + teacher.path() +
                                    "\n# model sha256: " + modelSha +
                                    "\n# device: " + gdfq.options().device.str() + "\n";
@@ -318,16 +358,102 @@ RunSummary Trainer::run(RunControl* control) {
             log("activation ranges set from " + std::to_string(c.quantCalibrationBatches) +
                 " generator batches (" + c.quantCalibration + ", " + secs + " s)");
         };
-        if (calibration != quant::Calibration::Ema && c.scheduleCalibrationEpochs == 0 && step == 0)
+
+        // AutoReCon's architecture search, before the schedule: its steps come first in the
+        // run's step count; the architecture is derived at its end.
+        bool cancelled = false;
+        const int64_t searchResumedAt = step;
+        const auto searchStart = Clock::now();
+        if (gdfq.searching() && step == 0)
+            log("architecture search: " + std::to_string(c.autoreconSearchEpochs) + " epochs of " +
+                std::to_string(c.scheduleIterations) + " iterations");
+        while (gdfq.searching() && step < searchSteps && !cancelled) {
+            const int64_t epoch = step / c.scheduleIterations;
+            const double tau =
+                c.autoreconTemperature * std::exp(-c.autoreconTemperatureDecay * epoch);
+            for (int64_t it = step % c.scheduleIterations; it < c.scheduleIterations;
+                 ++it, ++step) {
+                while (control && control->pause && !control->cancel)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                if (control && control->cancel) {
+                    cancelled = true;
+                    log("cancelled at iteration " + std::to_string(step));
+                    break;
+                }
+                const auto s = gdfq.searchStep(c.generatorLr, c.autoreconArchLr, tau);
+                if (!std::isfinite(s.generatorLoss)) {
+                    const std::string msg = "the architecture search diverged at iteration " +
+                                            std::to_string(step + 1) +
+                                            "; try a lower autorecon.arch_lr or generator.lr";
+                    log(msg);
+                    finish("diverged", msg);
+                    return summary;
+                }
+                IterationStats is;
+                is.epoch = epoch;
+                is.iteration = it;
+                is.step = step;
+                is.totalSteps = total;
+                is.generatorCe = s.generatorCe;
+                is.generatorBns = s.generatorBns;
+                is.generatorLoss = s.generatorLoss;
+                is.lrGenerator = c.generatorLr;
+                is.iterationsPerSecond =
+                    static_cast<double>(step + 1 - searchResumedAt) / seconds(searchStart);
+                is.generatorMs = 1000 * s.generatorSeconds;
+                for (auto* o : observers_)
+                    o->onIteration(is);
+                if (step % 10 == 0 || step + 1 == searchSteps) {
+                    const ArchitectureStats as = architectureStats(gdfq, step, tau);
+                    for (auto* o : observers_)
+                        o->onArchitecture(as);
+                }
+                if (step % c.outputBnEvery == 0) {
+                    const BnMatch bm =
+                        bnMatch(gdfq, step, bnNames, bnLayers, channelLayers, teacher.params());
+                    for (auto* o : observers_)
+                        o->onBnMatch(bm);
+                }
+                if (step % c.outputSampleEvery == 0) {
+                    const SampleBatch sb = sampleBatch(gdfq, meta, step);
+                    for (auto* o : observers_)
+                        o->onSamples(sb);
+                }
+            }
+            summary.iterations = step;
+            if (!cancelled && step == searchSteps) {
+                // The last search step reported the probabilities; this only fixes the result.
+                ArchitectureStats as;
+                as.step = step - 1;
+                as.temperature = tau;
+                as.architecture = gdfq.deriveArchitecture().toString();
+                as.final = true;
+                log("architecture search done; derived: " + as.architecture);
+                for (auto* o : observers_)
+                    o->onArchitecture(as);
+            }
+            if (!cancelled)
+                saveCheckpoint();
+        }
+        if (!cancelled && gdfq.options().autorecon && !gdfq.options().autoreconSearch &&
+            step == 0) {
+            ArchitectureStats as;
+            as.architecture = gdfq.architecture().toString();
+            as.final = true;
+            log("generator architecture: " + as.architecture);
+            for (auto* o : observers_)
+                o->onArchitecture(as);
+        }
+        if (!cancelled && calibration != quant::Calibration::Ema &&
+            c.scheduleCalibrationEpochs == 0 && step == searchSteps)
             calibrateFromFixedSet();
 
         quant::RoundingTracker rounding;
         const int64_t resumedAt = step;
         const auto loopStart = Clock::now();
-        bool cancelled = false;
         bool boundaryDue = false;
-        for (int64_t epoch = step / c.scheduleIterations; epoch < c.scheduleEpochs && !cancelled;
-             ++epoch) {
+        for (int64_t epoch = (step - searchSteps) / c.scheduleIterations;
+             epoch < c.scheduleEpochs && !cancelled; ++epoch) {
             const double lrG =
                 multistepLr(c.generatorLr, epoch, c.scheduleLrMilestones, c.scheduleLrGamma);
             const double lrS =
@@ -345,10 +471,11 @@ RunSummary Trainer::run(RunControl* control) {
                 if (rounding.empty())
                     rounding.update(gdfq.quantizer().weightCodes(gdfq.studentParams()));
             }
-            if (epoch == c.scheduleWarmupEpochs && trainStudent && step % c.scheduleIterations == 0)
+            if (epoch == c.scheduleWarmupEpochs && trainStudent &&
+                (step - searchSteps) % c.scheduleIterations == 0)
                 log("epoch " + std::to_string(epoch + 1) + ": warm-up done, the student trains");
-            for (int64_t it = step % c.scheduleIterations; it < c.scheduleIterations;
-                 ++it, ++step) {
+            for (int64_t it = (step - searchSteps) % c.scheduleIterations;
+                 it < c.scheduleIterations; ++it, ++step) {
                 while (control && control->pause && !control->cancel)
                     std::this_thread::sleep_for(std::chrono::milliseconds(50));
                 if (control && control->cancel) {

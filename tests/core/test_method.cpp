@@ -5,10 +5,12 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <sstream>
 
 #include "core/data/dataset.h"
 #include "core/data/evaluator.h"
 #include "core/error.h"
+#include "core/gen/autorecon_generator.h"
 #include "core/gen/gdfq_generator.h"
 #include "core/method/gdfq.h"
 #include "core/method/losses.h"
@@ -377,4 +379,150 @@ TEST(Qimera, BoundaryBatchesSoftTargetsAndEmbeddingFromTheClassifier) {
     dfq::method::Gdfq never(teacher, o);
     for (int i = 0; i < 50; ++i)
         EXPECT_FALSE(never.drawLatent(2, &rng).superposed());
+}
+
+using dfq::gen::AutoReconArch;
+using dfq::gen::AutoReconGenerator;
+using dfq::gen::AutoReconGeneratorOptions;
+
+TEST(AutoReconArch, NamedArchitecturesRoundTripThroughTheTextForm) {
+    EXPECT_EQ(AutoReconArch::names(),
+              (std::vector<std::string>{"c10", "c100", "mbv2", "r18", "r50"}));
+    for (const auto& name : AutoReconArch::names()) {
+        const AutoReconArch a = AutoReconArch::named(name);
+        EXPECT_TRUE(AutoReconArch::parse(a.toString()) == a) << name;
+    }
+    // C10 (METHODS.md §4): c0 near/near | dil5 none dil5 dil3 conv5; c2's up edges bil/near,
+    // its cross edges into n3 all bilinear.
+    const AutoReconArch c10 = AutoReconArch::named("c10");
+    EXPECT_EQ(c10.toString().substr(0, 38), "near/near | dil5 none dil5 dil3 conv5 ");
+    EXPECT_EQ(c10.up[4], 1);
+    EXPECT_EQ(c10.up[5], 0);
+    EXPECT_EQ(c10.op[1], 0);     // none
+    EXPECT_EQ(c10.op[4], 4);     // conv5
+    EXPECT_EQ(c10.cross[2], 2);  // c1: n2 <- bil(n2 of c0)
+    EXPECT_EQ(c10.cross[5], 1);  // c1: n3 <- near(n2 of c0)
+    EXPECT_EQ(std::vector<int>(c10.cross.begin() + 9, c10.cross.end()),
+              (std::vector<int>{2, 2, 2}));
+    for (const char* bad : {"c11", "near/near | dil5",
+                            "near/near | dil5 none dil5 dil3 conv7 ; "
+                            "a ; b"}) {
+        EXPECT_THROW(AutoReconArch::parse(bad), dfq::Error) << bad;
+    }
+}
+
+TEST(AutoReconGenerator, DerivedCellsBuildOnlyTheirOpsAndGiveTheShape) {
+    torch::manual_seed(6);
+    for (const auto& name : AutoReconArch::names()) {
+        for (const auto& shape :
+             std::vector<std::vector<int64_t>>{{3, 32, 32}, {1, 28, 28}, {3, 64, 48}}) {
+            AutoReconGeneratorOptions o;
+            o.outputShape = shape;
+            o.channels = 8;
+            o.arch = AutoReconArch::named(name);
+            AutoReconGenerator g(o);
+            g->train();
+            const at::Tensor x = g->forward(at::randn({4, 100}), at::randint(0, 10, {4}));
+            EXPECT_EQ(x.sizes(), (std::vector<int64_t>{4, shape[0], shape[1], shape[2]})) << name;
+            // One conv per up edge and per op edge that is not none or skip.
+            int convs = 0, expected = 6 + 1;  // + to_rgb
+            for (int op : o.arch.op)
+                expected += op >= 2;
+            for (const auto& m : g->named_children())
+                convs += m.value()->as<torch::nn::Conv2dImpl>() != nullptr;
+            EXPECT_EQ(convs, expected) << name;
+            EXPECT_TRUE(g->archParameters().empty());
+        }
+    }
+}
+
+TEST(AutoReconGenerator, GumbelSoftmaxSamplesTheLogitsDistribution) {
+    torch::manual_seed(7);
+    const at::Tensor p = at::tensor({0.6f, 0.3f, 0.1f});
+    const at::Tensor logits = p.log();
+    at::Tensor wins = at::zeros({3});
+    for (int i = 0; i < 4000; ++i) {
+        const at::Tensor g = dfq::gen::gumbelSoftmax(logits, 0.05);
+        EXPECT_NEAR(g.sum().item<double>(), 1.0, 1e-5);
+        wins[g.argmax().item<int64_t>()] += 1;
+    }
+    // At a low temperature the weights are nearly one-hot and the argmax follows softmax(logits).
+    EXPECT_TRUE(at::allclose(wins / 4000, p, 0, 0.03)) << wins / 4000;
+    // At a high temperature they flatten.
+    EXPECT_LT(dfq::gen::gumbelSoftmax(logits, 100).max().item<double>(), 0.4);
+}
+
+TEST(AutoReconGenerator, SearchMixesEveryCandidateAndDerivesTheArgmax) {
+    torch::manual_seed(8);
+    AutoReconGeneratorOptions o;
+    o.outputShape = {1, 16, 16};
+    o.channels = 4;
+    o.search = true;
+    AutoReconGenerator g(o);
+    const auto arch = g->archParameters();
+    ASSERT_EQ(arch.size(), 3u);
+    EXPECT_EQ(arch[1].sizes(), (std::vector<int64_t>{15, 7}));
+    // Every candidate's conv exists; logits start uniform.
+    EXPECT_TRUE(at::allclose(g->probabilities()[1], at::full({15, 7}, 1.0 / 7)));
+    g->forward(at::randn({4, 100}), at::randint(0, 10, {4})).square().mean().backward();
+    for (const auto& a : arch) {
+        ASSERT_TRUE(a.grad().defined());
+        EXPECT_GT(a.grad().abs().sum().item<double>(), 0.0);
+    }
+    {
+        torch::NoGradGuard noGrad;
+        arch[1][3][6] = 2.0;  // c0 op3: dil5
+        arch[2][4][2] = 1.0;  // c1: n3 <- bil(n1)
+        arch[0][5][1] = 0.5;  // c2 up1: bil
+    }
+    const AutoReconArch d = g->derived();
+    EXPECT_EQ(d.op[3], 6);
+    EXPECT_EQ(d.cross[4], 2);
+    EXPECT_EQ(d.up[5], 1);
+    EXPECT_EQ(d.op[0], 0);  // ties go to the first candidate
+}
+
+TEST(AutoRecon, SearchStepsMoveTheLogitsAndDerivationRebuildsTheGenerator) {
+    auto teacher = dfq::model::Model::load(dfq::run::demoTeacherPath());
+    dfq::method::GdfqOptions o;
+    o.autorecon = true;
+    o.autoreconSearch = true;
+    o.autoreconChannels = 4;
+    o.batchSize = 8;
+    dfq::method::Gdfq g(teacher, o);
+    ASSERT_TRUE(g.searching());
+    const at::Tensor before = g.architectureProbabilities()[1].clone();
+    for (int i = 0; i < 3; ++i) {
+        const auto s = g.searchStep(1e-3, 0.05, 5.0);
+        EXPECT_TRUE(std::isfinite(s.generatorLoss));
+    }
+    EXPECT_GT((g.architectureProbabilities()[1] - before).abs().max().item<double>(), 1e-4);
+    const AutoReconArch expected = g.architecture();
+    torch::serialize::OutputArchive during;
+    g.saveState(during);
+    const AutoReconArch derived = g.deriveArchitecture();
+    EXPECT_TRUE(derived == expected);
+    EXPECT_FALSE(g.searching());
+    EXPECT_TRUE(g.architecture() == derived);
+    EXPECT_THROW(g.searchStep(1e-3, 0.05, 5.0), dfq::Error);
+    const auto s = g.step(true, false, 1e-3, 1e-4);
+    EXPECT_TRUE(s.studentTrained && std::isfinite(s.studentLoss));
+    EXPECT_EQ(g.lastImages().sizes(), (std::vector<int64_t>{8, 1, 28, 28}));
+
+    // A checkpoint after the derivation restores the derived generator into a searching run.
+    std::stringstream buffer;
+    {
+        torch::serialize::OutputArchive after;
+        g.saveState(after);
+        after.save_to(buffer);
+    }
+    dfq::method::Gdfq resumed(teacher, o);
+    torch::serialize::InputArchive in;
+    in.load_from(buffer);
+    resumed.loadState(in);
+    EXPECT_FALSE(resumed.searching());
+    EXPECT_TRUE(resumed.architecture() == derived);
+    for (const auto& p : g.generator()->named_parameters())
+        EXPECT_TRUE(at::equal(p.value(), resumed.generator()->named_parameters()[p.key()]))
+            << p.key();
 }
