@@ -222,3 +222,44 @@ TEST(Presets, QimeraPresetsAreTheirGdfqPresetsWithQimerasGenerator) {
         }
     }
 }
+
+TEST(Presets, AutoReconPresetsNameTheDerivedArchitectures) {
+    const std::string dir = dfq::run::resourceDir() + "/presets/";
+    const std::vector<std::pair<std::string, std::string>> presets = {
+        {"cifar10-resnet20-autorecon-w4a4", "c10"},
+        {"cifar10-resnet20-autorecon-ait-w4a4", "c10"},
+        {"cifar100-resnet20-autorecon-w4a4", "c100"},
+        {"imagenet-resnet18-autorecon-w4a4", "r18"},
+        {"imagenet-resnet50-autorecon-w4a4", "r50"},
+        {"imagenet-mobilenetv2-autorecon-w4a4", "mbv2"},
+        {"demo-fmnist-autorecon-w4a4", "c10"},
+        {"demo-fmnist-autorecon-ait-w4a4", "c10"}};
+    for (const auto& [name, arch] : presets) {
+        SCOPED_TRACE(name);
+        const auto c = dfq::run::loadExperimentConfig(dir + name + ".yaml");
+        EXPECT_EQ(c.methodGenerator, "autorecon");
+        EXPECT_EQ(c.autoreconArchitecture, arch);
+        EXPECT_EQ(c.generatorLr, 1e-3);
+        EXPECT_EQ(c.generatorBnsWeight, 0.1);
+        if (name.rfind("demo", 0) != 0) {
+            EXPECT_EQ(c.autoreconChannels, 64);
+            EXPECT_EQ(c.scheduleEpochs * c.scheduleIterations, 80000);
+        }
+    }
+}
+
+TEST(Config, AutoReconArchitectureIsValidated) {
+    const auto c = dfq::run::parseExperimentConfig(
+        "method: {generator: autorecon}\nautorecon: {architecture: 'bil/bil | dil5 dil5 dil5 dil5 "
+        "dil5 ; bil/bil | dil5 dil5 dil5 dil5 dil3 | near bil near / bil bil near ; bil/bil | "
+        "dil5 dil5 conv5 dil3 dil3 | bil bil near / near bil near'}\n",
+        "test");
+    EXPECT_EQ(c.autoreconArchitecture.substr(0, 7), "bil/bil");
+    try {
+        dfq::run::parseExperimentConfig("autorecon: {architecture: c11}\n", "x.yaml");
+        FAIL() << "no error";
+    } catch (const dfq::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("'autorecon.architecture'"), std::string::npos)
+            << e.what();
+    }
+}
