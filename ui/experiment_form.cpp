@@ -71,7 +71,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
         });
         return row;
     };
-    generator_ = combo({"gdfq", "qimera"}, "method.generator");
+    generator_ = combo({"gdfq", "qimera", "autorecon"}, "method.generator");
     student_ = combo({"kd", "ait"}, "method.student");
     weightBits_ = spin(1, 16, "quant.weight_bits");
     activationBits_ = spin(0, 16, "quant.activation_bits");
@@ -90,6 +90,10 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     qimeraLabels_ = spin(1, 100000, "qimera.labels_per_sample");
     qimeraInit_ = combo({"classifier", "random"}, "qimera.embedding_init");
     qimeraMapping_ = new QCheckBox(tr("on (the paper; off: the released scripts)"));
+    autoreconArch_ =
+        combo({"c10", "c100", "r18", "r50", "mbv2", "search"}, "autorecon.architecture");
+    autoreconArch_->setEditable(true);  // also the text form a search writes
+    autoreconSearchEpochs_ = spin(1, 1000000, "autorecon.search_epochs");
     qimeraMapping_->setToolTip(QString::fromStdString(run::configKeyDoc("qimera.mapping")));
 
     form->addRow(tr("Name"), name_);
@@ -101,6 +105,8 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     form->addRow(tr("Labels per boundary sample"), qimeraLabels_);
     form->addRow(tr("Label embedding starts from"), qimeraInit_);
     form->addRow(tr("Disentanglement mapping"), qimeraMapping_);
+    form->addRow(tr("Generator architecture"), autoreconArch_);
+    form->addRow(tr("Architecture search epochs"), autoreconSearchEpochs_);
     form->addRow(tr("Weight bits"), weightBits_);
     form->addRow(tr("Activation bits"), activationBits_);
     form->addRow(tr("First and last layer"), firstLast_);
@@ -120,10 +126,10 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     for (auto* e : {name_, data_, lrG_, lrS_, qimeraProb_})
         connect(e, &QLineEdit::editingFinished, this, &ExperimentForm::changed);
     for (auto* s : {weightBits_, activationBits_, epochs_, iterations_, warmup_, batch_, seed_,
-                    qimeraLabels_})
+                    qimeraLabels_, autoreconSearchEpochs_})
         connect(s, &QSpinBox::valueChanged, this, &ExperimentForm::changed);
-    for (auto* c :
-         {generator_, student_, firstLast_, weightRange_, calibration_, device_, qimeraInit_})
+    for (auto* c : {generator_, student_, firstLast_, weightRange_, calibration_, device_,
+                    qimeraInit_, autoreconArch_})
         connect(c, &QComboBox::currentIndexChanged, this, &ExperimentForm::changed);
     connect(qimeraMapping_, &QCheckBox::toggled, this, &ExperimentForm::changed);
     connect(generator_, &QComboBox::currentIndexChanged, this, &ExperimentForm::updateRecipeRows);
@@ -135,6 +141,9 @@ void ExperimentForm::updateRecipeRows() {
     for (QWidget* w :
          std::initializer_list<QWidget*>{qimeraProb_, qimeraLabels_, qimeraInit_, qimeraMapping_})
         w->setEnabled(qimera);
+    const bool autorecon = generator_->currentText() == "autorecon";
+    autoreconArch_->setEnabled(autorecon);
+    autoreconSearchEpochs_->setEnabled(autorecon && autoreconArch_->currentText() == "search");
 }
 
 void ExperimentForm::setConfig(const run::ExperimentConfig& c) {
@@ -142,7 +151,7 @@ void ExperimentForm::setConfig(const run::ExperimentConfig& c) {
     const QSignalBlocker b1(weightBits_), b2(activationBits_), b3(epochs_), b4(iterations_),
         b5(warmup_), b6(batch_), b7(seed_), b8(firstLast_), b9(device_), b10(weightRange_),
         b11(calibration_), b12(qimeraLabels_), b13(qimeraInit_), b14(qimeraMapping_),
-        b15(generator_);
+        b15(generator_), b16(autoreconArch_), b17(autoreconSearchEpochs_);
     name_->setText(QString::fromStdString(c.name));
     model_->setText(QString::fromStdString(c.modelPath));
     data_->setText(QString::fromStdString(c.dataPath));
@@ -165,6 +174,8 @@ void ExperimentForm::setConfig(const run::ExperimentConfig& c) {
     qimeraLabels_->setValue(static_cast<int>(c.qimeraLabelsPerSample));
     qimeraInit_->setCurrentText(QString::fromStdString(c.qimeraEmbeddingInit));
     qimeraMapping_->setChecked(c.qimeraMapping);
+    autoreconArch_->setCurrentText(QString::fromStdString(c.autoreconArchitecture));
+    autoreconSearchEpochs_->setValue(static_cast<int>(c.autoreconSearchEpochs));
     updateRecipeRows();
     emit modelChanged(model_->text());
 }
@@ -195,6 +206,8 @@ run::ExperimentConfig ExperimentForm::config() const {
         "qimera.labels_per_sample=" + std::to_string(qimeraLabels_->value()),
         "qimera.embedding_init=" + qimeraInit_->currentText().toStdString(),
         std::string("qimera.mapping=") + (qimeraMapping_->isChecked() ? "true" : "false"),
+        "autorecon.architecture=\"" + autoreconArch_->currentText().toStdString() + "\"",
+        "autorecon.search_epochs=" + std::to_string(autoreconSearchEpochs_->value()),
     };
     c = run::parseExperimentConfig(run::toYaml(base_), "the experiment form", sets);
     // Calibration never outlasts the warm-up the form sets.

@@ -53,6 +53,9 @@ class ExperimentForm : public QWidget {
     QSpinBox* qimeraLabels_;
     QComboBox* qimeraInit_;
     QCheckBox* qimeraMapping_;
+    // AutoReCon's keys, enabled while the generator recipe is autorecon.
+    QComboBox* autoreconArch_;
+    QSpinBox* autoreconSearchEpochs_;
 };
 
 }  // namespace dfq::ui

@@ -23,6 +23,7 @@
 #include <fstream>
 
 #include "accuracy_view.h"
+#include "architecture_view.h"
 #include "bn_view.h"
 #include "core/error.h"
 #include "core/model/model_summary.h"
@@ -64,12 +65,14 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     bn_ = new BnView;
     samples_ = new SamplesView;
     rounding_ = new RoundingView;
+    architecture_ = new ArchitectureView;
     modelView_ = new ModelView;
     tabs_->addTab(losses_, tr("Losses"));
     tabs_->addTab(accuracy_, tr("Accuracy"));
     tabs_->addTab(bn_, tr("BN statistics"));
     tabs_->addTab(samples_, tr("Samples"));
     tabs_->addTab(rounding_, tr("Rounding"));
+    tabs_->addTab(architecture_, tr("Architecture"));
     tabs_->addTab(modelView_, tr("Model"));
     setCentralWidget(tabs_);
     connect(tabs_, &QTabWidget::currentChanged, this, [this] { redraw(); });
@@ -140,7 +143,7 @@ MainWindow::~MainWindow() {
 }
 
 std::vector<PlotPanel*> MainWindow::plotPanels() const {
-    return {losses_, accuracy_, bn_, rounding_};
+    return {losses_, accuracy_, bn_, rounding_, architecture_};
 }
 
 void MainWindow::buildMenus() {
@@ -265,6 +268,13 @@ void MainWindow::connectController() {
     connect(&c, &RunController::samples, this, [this](const run::SampleBatch& s) {
         data_.samples = s;
         dirty_.samples = true;
+    });
+    connect(&c, &RunController::architecture, this, [this](const run::ArchitectureStats& a) {
+        if (!a.probabilities.empty())
+            data_.architecture.push_back(a);
+        if (a.final)
+            data_.derivedArchitecture = QString::fromStdString(a.architecture);
+        dirty_.architecture = true;
     });
     connect(&c, &RunController::logLine, this, &MainWindow::appendLog);
     connect(&c, &RunController::finished, this, [this](const run::RunSummary& s) {
@@ -492,6 +502,7 @@ void MainWindow::redraw() {
     draw(bn_, dirty_.bn, [&] { bn_->refresh(data_); });
     draw(samples_, dirty_.samples, [&] { samples_->refresh(data_); });
     draw(rounding_, dirty_.rounding, [&] { rounding_->refresh(data_); });
+    draw(architecture_, dirty_.architecture, [&] { architecture_->refresh(data_); });
 }
 
 void MainWindow::refreshAll() {
@@ -500,6 +511,7 @@ void MainWindow::refreshAll() {
     bn_->refresh(data_);
     samples_->refresh(data_);
     rounding_->refresh(data_);
+    architecture_->refresh(data_);
     dirty_ = {};
 }
 
@@ -507,8 +519,8 @@ bool MainWindow::saveViewScreenshots(const QString& dir) {
     QDir().mkpath(dir);
     bool ok = true;
     const int keep = tabs_->currentIndex();
-    const QStringList names = {"losses",  "accuracy", "bn-statistics",
-                               "samples", "rounding", "model"};
+    const QStringList names = {"losses",   "accuracy",     "bn-statistics", "samples",
+                               "rounding", "architecture", "model"};
     for (int i = 0; i < tabs_->count() && i < names.size(); ++i) {
         tabs_->setCurrentIndex(i);
         refreshAll();

@@ -24,6 +24,7 @@ class LossView;
 class ModelView;
 class PlotPanel;
 class RoundingView;
+class ArchitectureView;
 class SamplesView;
 
 // The workbench window: the experiment form (left), the live views (centre), the log (bottom),
@@ -94,6 +95,7 @@ class MainWindow : public QMainWindow {
     BnView* bn_;
     SamplesView* samples_;
     RoundingView* rounding_;
+    ArchitectureView* architecture_;
     ModelView* modelView_;
     QPlainTextEdit* log_;
     QLabel* state_;

@@ -24,6 +24,7 @@ class Forwarder : public run::Observer {
     void onBnMatch(const run::BnMatch& m) override { emit c_->bnMatched(m); }
     void onRounding(const run::RoundingStats& r) override { emit c_->rounded(r); }
     void onSamples(const run::SampleBatch& s) override { emit c_->samples(s); }
+    void onArchitecture(const run::ArchitectureStats& a) override { emit c_->architecture(a); }
     void onLog(const std::string& line) override { emit c_->logLine(QString::fromStdString(line)); }
     void onResume(int64_t step, const run::RunSummary&) override { firstStep_ = step; }
     void onStart(const std::string& yaml, int64_t total) override {
@@ -47,6 +48,7 @@ void registerTypes() {
     qRegisterMetaType<run::BnMatch>();
     qRegisterMetaType<run::RoundingStats>();
     qRegisterMetaType<run::SampleBatch>();
+    qRegisterMetaType<run::ArchitectureStats>();
     qRegisterMetaType<run::RunSummary>();
     qRegisterMetaType<RunController::State>();
     done = true;

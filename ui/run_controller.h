@@ -13,6 +13,7 @@ Q_DECLARE_METATYPE(dfq::run::EvalStats)
 Q_DECLARE_METATYPE(dfq::run::BnMatch)
 Q_DECLARE_METATYPE(dfq::run::RoundingStats)
 Q_DECLARE_METATYPE(dfq::run::SampleBatch)
+Q_DECLARE_METATYPE(dfq::run::ArchitectureStats)
 Q_DECLARE_METATYPE(dfq::run::RunSummary)
 
 namespace dfq::run {
@@ -51,6 +52,7 @@ class RunController : public QObject {
     void bnMatched(dfq::run::BnMatch match);
     void rounded(dfq::run::RoundingStats stats);
     void samples(dfq::run::SampleBatch batch);
+    void architecture(dfq::run::ArchitectureStats stats);
     void logLine(QString line);
     // Every run that started ends with finished (status finished, cancelled, diverged or
     // failed); a run that could not start (bad model, data or configuration) ends with failed.

@@ -149,6 +149,30 @@ RunData readRunFolder(const QString& folder) {
         for (int i = 2; i < f.size(); ++i)
             d.rounding[next].alphas.push_back(num(f, i));
     }
+    // AutoReCon: the search's reports ("c1 op2:dil5" columns) and the derived architecture.
+    const auto arch = readCsv(folder + "/architecture.csv");
+    for (size_t r = 1; r < arch.size(); ++r) {
+        const auto& f = arch[r];
+        if (f.size() != arch[0].size())
+            continue;
+        run::ArchitectureStats a;
+        a.step = f[0].toLongLong();
+        a.temperature = num(f, 1);
+        for (int i = 2; i < f.size(); ++i) {
+            const QString edge = arch[0][i].section(':', 0, 0);
+            if (a.edges.empty() || a.edges.back() != edge.toStdString()) {
+                a.edges.push_back(edge.toStdString());
+                a.choices.emplace_back();
+                a.probabilities.emplace_back();
+            }
+            a.choices.back().push_back(arch[0][i].section(':', 1).toStdString());
+            a.probabilities.back().push_back(static_cast<float>(num(f, i)));
+        }
+        d.architecture.push_back(std::move(a));
+    }
+    QFile derived(folder + "/architecture.txt");
+    if (derived.open(QIODevice::ReadOnly))
+        d.derivedArchitecture = QString::fromUtf8(derived.readAll()).trimmed();
     const QStringList grids =
         QDir(folder + "/samples").entryList({"step-*.png"}, QDir::Files, QDir::Name);
     if (!grids.isEmpty()) {

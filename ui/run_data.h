@@ -24,6 +24,10 @@ struct RunData {
     QImage sampleGrid;  // a run folder's latest samples/step-N.png, when read from disk
     int64_t sampleGridStep = -1;
     std::vector<QString> classNames;
+    // AutoReCon: the search's reports (probabilities per edge), and the architecture in use
+    // once derived (the text form; empty before).
+    std::vector<run::ArchitectureStats> architecture;
+    QString derivedArchitecture;
     std::optional<run::RunSummary> summary;
 
     void clear() { *this = RunData(); }
@@ -31,9 +35,10 @@ struct RunData {
 
 // Which parts changed since the views last drew.
 struct Dirty {
-    bool losses = false, accuracy = false, bn = false, rounding = false, samples = false;
-    bool any() const { return losses || accuracy || bn || rounding || samples; }
-    void setAll() { losses = accuracy = bn = rounding = samples = true; }
+    bool losses = false, accuracy = false, bn = false, rounding = false, samples = false,
+         architecture = false;
+    bool any() const { return losses || accuracy || bn || rounding || samples || architecture; }
+    void setAll() { losses = accuracy = bn = rounding = samples = architecture = true; }
 };
 
 // Reads a run folder written by `dfq run` or the window (finished or still being written).

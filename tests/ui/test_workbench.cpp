@@ -13,6 +13,7 @@
 #include <functional>
 
 #include "core/run/experiment_config.h"
+#include "ui/architecture_view.h"
 #include "ui/experiment_form.h"
 #include "ui/main_window.h"
 #include "ui/model_view.h"
@@ -80,7 +81,7 @@ TEST(Workbench, OpensWithTheDemoAndItsLayerTable) {
     EXPECT_EQ(w.form()->config().name, "demo-fmnist-gdfq-w4a4");
     ASSERT_TRUE(waitFor([&] { return w.modelView()->rowCount() > 0; }, 30000));
     EXPECT_EQ(w.modelView()->summary().meta.numClasses, 10);
-    EXPECT_EQ(w.views()->count(), 6);
+    EXPECT_EQ(w.views()->count(), 7);
 }
 
 TEST(Workbench, TheFormShowsAndReturnsEveryKeyItEdits) {
@@ -129,6 +130,40 @@ TEST(Workbench, AQimeraRunShowsItsBoundarySamples) {
             sum += p.section(' ', -1).toDouble();
         EXPECT_NEAR(sum, 1.0, 0.021) << c.toStdString();
     }
+}
+
+TEST(Workbench, AnAutoReconSearchFillsTheArchitectureView) {
+    QTemporaryDir out;
+    MainWindow w;
+    loadTinyDemo(w, out.path(), 2, 6);
+    w.setExperiment(dfq::run::parseExperimentConfig(
+        dfq::run::toYaml(w.form()->config()), "test",
+        {"method.generator=autorecon", "autorecon.architecture=search", "autorecon.search_epochs=2",
+         "autorecon.channels=4", "generator.batch_size=8"}));
+    w.startRun();
+    ASSERT_TRUE(waitFor([&] { return !w.controller().busy(); }, 300000));
+    ASSERT_TRUE(w.lastError().isEmpty()) << w.lastError().toStdString();
+    w.refreshAll();
+    // Search reports every 10 steps and at the end: steps 0, 10, 11 of the 12 search steps.
+    ASSERT_EQ(w.data().architecture.size(), 3u);
+    EXPECT_EQ(w.data().architecture.back().probabilities.size(), 33u);
+    EXPECT_FALSE(w.data().derivedArchitecture.isEmpty());
+    auto* view = static_cast<dfq::ui::ArchitectureView*>(w.plotPanels().at(4));
+    auto* map = static_cast<QCPColorMap*>(view->plots().at(0)->plottable(0));
+    EXPECT_EQ(map->data()->valueSize(), 2 * 6 + 7 * 15 + 3 * 12);
+    EXPECT_EQ(map->data()->keySize(), 3);
+    EXPECT_GE(view->graph()->edgeCount(), 6);
+    EXPECT_EQ(view->graph()->architecture(), w.data().derivedArchitecture);
+    // 12 search iterations, then the schedule's 12.
+    EXPECT_EQ(w.data().iterations.size(), 24u);
+    // Read back from the run folder.
+    MainWindow again;
+    ASSERT_TRUE(again.openRunFolder(w.data().folder));
+    ASSERT_EQ(again.data().architecture.size(), 3u);
+    EXPECT_EQ(
+        again.data().architecture[1].choices[20],
+        (std::vector<std::string>{"none", "skip", "conv1", "conv3", "conv5", "dil3", "dil5"}));
+    EXPECT_EQ(again.data().derivedArchitecture, w.data().derivedArchitecture);
 }
 
 TEST(Workbench, ADemoRunFillsEveryViewWithoutBlockingTheWindow) {
