@@ -432,8 +432,7 @@ RunSummary Trainer::run(RunControl* control) {
                 for (auto* o : observers_)
                     o->onArchitecture(as);
             }
-            if (!cancelled)
-                saveCheckpoint();
+            saveCheckpoint();
         }
         if (!cancelled && gdfq.options().autorecon && !gdfq.options().autoreconSearch &&
             step == 0) {

@@ -396,3 +396,52 @@ TEST(Trainer, ExportsATorchScriptModelThatScoresLikeTheStudent) {
                             data, model.meta().inputShape, {model.meta().mean, model.meta().std});
     EXPECT_NEAR(r.top1, summary.lastTop1, 100.0 / 300 + 1e-9);
 }
+
+TEST(Trainer, AnAutoReconSearchResumesBeforeAndAfterItsDerivation) {
+    if (!std::filesystem::exists(dfq::run::kFashionMnistDir))
+        GTEST_SKIP() << "Fashion-MNIST is not installed (dataset-fashion-mnist)";
+    auto config = tinyRun(true);
+    config.methodGenerator = "autorecon";
+    config.autoreconArchitecture = "search";
+    config.autoreconSearchEpochs = 2;
+    config.autoreconChannels = 4;
+    config.scheduleEpochs = 2;
+    config.dataLimit = 100;
+    const std::string whole = dfq::test::tempDir() + "/ar-whole";
+    dfq::run::RunSummary a;
+    {
+        dfq::run::RunDirectory folder("", "", whole);
+        Recorder rec;
+        dfq::run::Trainer t(config, {&rec, &folder}, {folder.checkpointPath(), "", "", ""});
+        a = t.run();
+        // 8 search steps, then the schedule's 8.
+        EXPECT_EQ(rec.iterations.size(), 16u);
+        EXPECT_EQ(a.iterations, 16);
+    }
+    EXPECT_EQ(lineCount(whole + "/architecture.csv"), 1 + 2);  // steps 0 and 7
+    // Stopped inside the search (step 3) and after the derivation (step 10).
+    for (size_t stopAt : {3u, 10u}) {
+        SCOPED_TRACE(stopAt);
+        const std::string parts = dfq::test::tempDir() + "/ar-parts" + std::to_string(stopAt);
+        {
+            Recorder rec;
+            dfq::run::RunControl control;
+            rec.cancelAfter = stopAt;
+            rec.control = &control;
+            dfq::run::RunDirectory folder("", "", parts);
+            dfq::run::Trainer t(config, {&rec, &folder}, {folder.checkpointPath(), "", "", ""});
+            EXPECT_EQ(t.run(&control).status, "cancelled");
+        }
+        dfq::run::RunDirectory folder = dfq::run::RunDirectory::reopen(parts);
+        dfq::run::Trainer t(dfq::run::loadExperimentConfig(folder.configPath()), {&folder},
+                            {folder.checkpointPath(), folder.checkpointPath(), "", ""});
+        const auto b = t.run();
+        EXPECT_EQ(b.status, "finished");
+        EXPECT_EQ(b.ptqTop1, a.ptqTop1);
+        EXPECT_EQ(b.lastTop1, a.lastTop1);
+        EXPECT_EQ(readFile(parts + "/architecture.txt"), readFile(whole + "/architecture.txt"));
+        EXPECT_EQ(readFile(parts + "/architecture.csv"), readFile(whole + "/architecture.csv"));
+        EXPECT_EQ(rowsWithoutTimes(parts + "/metrics.csv", {13, 14, 15}),
+                  rowsWithoutTimes(whole + "/metrics.csv", {13, 14, 15}));
+    }
+}
