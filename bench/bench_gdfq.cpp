@@ -1,7 +1,13 @@
-// Milliseconds per GDFQ iteration at the paper's CIFAR ResNet-20 shape (W4A4, CIFAR generator),
-// split into the generator step and the student step, and the process's peak memory.
+// Milliseconds per iteration at the paper's CIFAR ResNet-20 shape (W4A4), split into the
+// generator step and the student step, and the process's peak memory (run one configuration
+// per process to read its own peak).
 //
 //   bench_gdfq [--batch N]... [--iterations N] [--device cpu|cuda|auto]
+//              [--generator gdfq|qimera|autorecon] [--student kd|ait]
+//
+// gdfq: GDFQ's CIFAR generator (128 channels); qimera: the same with Qimera's CIFAR-10 settings
+// (p 0.4, K 2, 64-wide embedding, no mapping); autorecon: AutoReCon's derived c10 cells (64
+// channels). ait: AIT's student step with gradient inundation.
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -23,8 +29,12 @@ using dfq::bench::peakMb;
 int main(int argc, char** argv) {
     std::vector<int64_t> batches;
     int iterations = 10;
-    std::string deviceName = "cpu";
+    std::string deviceName = "cpu", generator = "gdfq", student = "kd";
     for (int i = 1; i + 1 < argc; ++i) {
+        if (std::strcmp(argv[i], "--generator") == 0)
+            generator = argv[i + 1];
+        if (std::strcmp(argv[i], "--student") == 0)
+            student = argv[i + 1];
         if (std::strcmp(argv[i], "--device") == 0)
             deviceName = argv[i + 1];
         if (std::strcmp(argv[i], "--batch") == 0)
@@ -38,8 +48,13 @@ int main(int argc, char** argv) {
     const auto device = dfq::resolveDevice(deviceName);
     std::printf("%s, %d threads, device %s\n", dfq::versionString().c_str(), threads,
                 device.str().c_str());
-    std::printf(
-        "CIFAR ResNet-20 (1x1 projection shortcuts), W4A4, CIFAR generator (128 channels)\n");
+    if ((generator != "gdfq" && generator != "qimera" && generator != "autorecon") ||
+        (student != "kd" && student != "ait")) {
+        std::fprintf(stderr, "--generator gdfq|qimera|autorecon, --student kd|ait\n");
+        return 2;
+    }
+    std::printf("CIFAR ResNet-20 (1x1 projection shortcuts), W4A4, generator %s, student %s\n",
+                generator.c_str(), student.c_str());
     std::printf("median of %d iterations after 3 warm-up iterations\n\n", iterations);
     std::printf("%6s %14s %14s %12s %14s\n", "batch", "generator ms", "student ms", "whole ms",
                 "peak RSS MB");
@@ -53,6 +68,19 @@ int main(int argc, char** argv) {
         dfq::method::GdfqOptions o;
         o.batchSize = batch;
         o.device = device;
+        if (generator == "qimera") {
+            o.qimera = true;
+            o.embeddingFromClassifier = false;
+            o.mappingDim = 0;
+        } else if (generator == "autorecon") {
+            o.autorecon = true;
+            o.autoreconArch = dfq::gen::AutoReconArch::named("c10");
+        }
+        if (student == "ait") {
+            o.gradientInundation = true;
+            o.ceWeight = 0;
+            o.weightDecay = 0;
+        }
         dfq::method::Gdfq gdfq(teacher, o);
         for (int i = 0; i < 3; ++i)
             gdfq.step(true, false, 1e-3, 1e-4);
