@@ -27,6 +27,36 @@ double codeChangeFraction(const at::Tensor& p, const at::Tensor& d, double lr, d
            static_cast<double>(p.numel());
 }
 
+std::vector<double> codeChangeFractionsBatched(const at::Tensor& p, const at::Tensor& d, double lr,
+                                               const std::vector<double>& alphas, int bits) {
+    at::NoGradGuard noGrad;
+    if (alphas.empty() || p.numel() == 0)
+        return std::vector<double>(alphas.size(), 0.0);
+    const int64_t a = static_cast<int64_t>(alphas.size()), c = p.size(0);
+    auto codes = [&](const at::Tensor& rows) {  // per row of [R, W]
+        auto [lo, hi] = quant::perChannelRange(rows);
+        return quant::quantizeCodes(rows, quant::makeGrid(lo, hi, bits));
+    };
+    const at::Tensor P = p.reshape({c, -1});
+    // Each step α·lr as the scalar that `d * (α·lr)` would use: rounded to p's type.
+    std::vector<double> steps;
+    for (double alpha : alphas)
+        steps.push_back(alpha * lr);
+    const at::Tensor step =
+        at::tensor(steps, at::kDouble).to(p.scalar_type()).to(p.device()).view({a, 1, 1});
+    const at::Tensor moved = P.unsqueeze(0) - d.reshape({c, -1}).unsqueeze(0) * step;
+    const at::Tensor changed =
+        (codes(moved.reshape({a * c, -1})).view({a, c, -1}) != codes(P).unsqueeze(0))
+            .view({a, -1})
+            .sum(1)
+            .cpu();
+    std::vector<double> out;
+    for (int64_t i = 0; i < a; ++i)
+        out.push_back(static_cast<double>(changed[i].item<int64_t>()) /
+                      static_cast<double>(p.numel()));
+    return out;
+}
+
 namespace {
 
 // One channel's grid as quant::makeGrid computes it, in float.
@@ -159,11 +189,8 @@ class Sweeper {
 
     std::vector<double> fractions(const std::vector<double>& alphas) const {
         std::vector<double> out;
-        if (!fused_) {
-            for (double a : alphas)
-                out.push_back(codeChangeFraction(p_, d_, lr_, a, bits_));
-            return out;
-        }
+        if (!fused_)
+            return codeChangeFractionsBatched(p_, d_, lr_, alphas, bits_);
         for (size_t first = 0; first < alphas.size(); first += kLanes) {
             const size_t n = std::min<size_t>(kLanes, alphas.size() - first);
             float step[kLanes];

@@ -29,9 +29,14 @@ struct AlphaResult {
 };
 
 // perc(α) for each α, in one fused sweep pair over p (float32 on the CPU; other tensors take
-// the tensor-op path of codeChangeFraction). p is [C, ...], d has p's shape.
+// codeChangeFractionsBatched). p is [C, ...], d has p's shape.
 std::vector<double> codeChangeFractions(const at::Tensor& p, const at::Tensor& d, double lr,
                                         const std::vector<double>& alphas, int bits);
+// perc(α) for each α with tensor ops on all of them at once ([A, C, ...]), one transfer of the
+// counts: the path for tensors off the CPU (a GPU), where one sweep per α would wait on the device
+// each time. The same values as codeChangeFraction.
+std::vector<double> codeChangeFractionsBatched(const at::Tensor& p, const at::Tensor& d, double lr,
+                                               const std::vector<double>& alphas, int bits);
 // perc(α) with plain tensor ops, as the reference computes it.
 double codeChangeFraction(const at::Tensor& p, const at::Tensor& d, double lr, double alpha,
                           int bits);

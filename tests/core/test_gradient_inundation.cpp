@@ -32,10 +32,15 @@ TEST(GradientInundation, FusedFractionsEqualTheTensorOps) {
         const at::Tensor d = at::randn({16, 8, 3, 3});
         const std::vector<double> alphas = {1, 2, 3.5, 16, 100, 1e3, 4096, 65536, 1e6, 0.75};
         const auto fused = codeChangeFractions(p, d, 1e-4, alphas, bits);
+        // The batched tensor-op path (for tensors on a GPU), here on the CPU.
+        const auto batched = dfq::method::codeChangeFractionsBatched(p, d, 1e-4, alphas, bits);
         ASSERT_EQ(fused.size(), alphas.size());
-        for (size_t k = 0; k < alphas.size(); ++k)
-            EXPECT_EQ(fused[k], codeChangeFraction(p, d, 1e-4, alphas[k], bits))
-                << "seed " << seed << " alpha " << alphas[k];
+        ASSERT_EQ(batched.size(), alphas.size());
+        for (size_t k = 0; k < alphas.size(); ++k) {
+            const double direct = codeChangeFraction(p, d, 1e-4, alphas[k], bits);
+            EXPECT_EQ(fused[k], direct) << "seed " << seed << " alpha " << alphas[k];
+            EXPECT_EQ(batched[k], direct) << "seed " << seed << " alpha " << alphas[k];
+        }
     }
 }
 
