@@ -25,6 +25,7 @@
 #include "accuracy_view.h"
 #include "architecture_view.h"
 #include "bn_view.h"
+#include "boundary_view.h"
 #include "core/error.h"
 #include "core/model/model_summary.h"
 #include "core/run/demo_teacher.h"
@@ -66,6 +67,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     samples_ = new SamplesView;
     rounding_ = new RoundingView;
     architecture_ = new ArchitectureView;
+    boundary_ = new BoundaryView;
     modelView_ = new ModelView;
     tabs_->addTab(losses_, tr("Losses"));
     tabs_->addTab(accuracy_, tr("Accuracy"));
@@ -73,6 +75,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     tabs_->addTab(samples_, tr("Samples"));
     tabs_->addTab(rounding_, tr("Rounding"));
     tabs_->addTab(architecture_, tr("Architecture"));
+    tabs_->addTab(boundary_, tr("Boundary"));
     tabs_->addTab(modelView_, tr("Model"));
     setCentralWidget(tabs_);
     connect(tabs_, &QTabWidget::currentChanged, this, [this] { redraw(); });
@@ -143,7 +146,7 @@ MainWindow::~MainWindow() {
 }
 
 std::vector<PlotPanel*> MainWindow::plotPanels() const {
-    return {losses_, accuracy_, bn_, rounding_, architecture_};
+    return {losses_, accuracy_, bn_, rounding_, architecture_, boundary_};
 }
 
 void MainWindow::buildMenus() {
@@ -276,6 +279,11 @@ void MainWindow::connectController() {
             data_.derivedArchitecture = QString::fromStdString(a.architecture);
         dirty_.architecture = true;
     });
+    connect(&c, &RunController::boundary, this, [this](const run::BoundarySweep& b) {
+        data_.boundary = b;
+        dirty_.boundary = true;
+    });
+    connect(boundary_, &BoundaryView::pairChanged, &c, &RunController::setBoundaryPair);
     connect(&c, &RunController::logLine, this, &MainWindow::appendLog);
     connect(&c, &RunController::finished, this, [this](const run::RunSummary& s) {
         data_.summary = s;
@@ -503,6 +511,7 @@ void MainWindow::redraw() {
     draw(samples_, dirty_.samples, [&] { samples_->refresh(data_); });
     draw(rounding_, dirty_.rounding, [&] { rounding_->refresh(data_); });
     draw(architecture_, dirty_.architecture, [&] { architecture_->refresh(data_); });
+    draw(boundary_, dirty_.boundary, [&] { boundary_->refresh(data_); });
 }
 
 void MainWindow::refreshAll() {
@@ -512,6 +521,7 @@ void MainWindow::refreshAll() {
     samples_->refresh(data_);
     rounding_->refresh(data_);
     architecture_->refresh(data_);
+    boundary_->refresh(data_);
     dirty_ = {};
 }
 
@@ -520,7 +530,7 @@ bool MainWindow::saveViewScreenshots(const QString& dir) {
     bool ok = true;
     const int keep = tabs_->currentIndex();
     const QStringList names = {"losses",   "accuracy",     "bn-statistics", "samples",
-                               "rounding", "architecture", "model"};
+                               "rounding", "architecture", "boundary",      "model"};
     for (int i = 0; i < tabs_->count() && i < names.size(); ++i) {
         tabs_->setCurrentIndex(i);
         refreshAll();

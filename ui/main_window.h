@@ -25,6 +25,7 @@ class ModelView;
 class PlotPanel;
 class RoundingView;
 class ArchitectureView;
+class BoundaryView;
 class SamplesView;
 
 // The workbench window: the experiment form (left), the live views (centre), the log (bottom),
@@ -96,6 +97,7 @@ class MainWindow : public QMainWindow {
     SamplesView* samples_;
     RoundingView* rounding_;
     ArchitectureView* architecture_;
+    BoundaryView* boundary_;
     ModelView* modelView_;
     QPlainTextEdit* log_;
     QLabel* state_;

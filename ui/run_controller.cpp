@@ -25,6 +25,7 @@ class Forwarder : public run::Observer {
     void onRounding(const run::RoundingStats& r) override { emit c_->rounded(r); }
     void onSamples(const run::SampleBatch& s) override { emit c_->samples(s); }
     void onArchitecture(const run::ArchitectureStats& a) override { emit c_->architecture(a); }
+    void onBoundary(const run::BoundarySweep& b) override { emit c_->boundary(b); }
     void onLog(const std::string& line) override { emit c_->logLine(QString::fromStdString(line)); }
     void onResume(int64_t step, const run::RunSummary&) override { firstStep_ = step; }
     void onStart(const std::string& yaml, int64_t total) override {
@@ -49,6 +50,7 @@ void registerTypes() {
     qRegisterMetaType<run::RoundingStats>();
     qRegisterMetaType<run::SampleBatch>();
     qRegisterMetaType<run::ArchitectureStats>();
+    qRegisterMetaType<run::BoundarySweep>();
     qRegisterMetaType<run::RunSummary>();
     qRegisterMetaType<RunController::State>();
     done = true;
@@ -79,6 +81,8 @@ void RunController::launch(const run::ExperimentConfig& config, const QString& o
     if (busy())
         return;
     control_ = std::make_shared<run::RunControl>();
+    control_->boundaryA = boundaryA_;
+    control_->boundaryB = boundaryB_;
     auto control = control_;
     const std::string parent =
         outputParent.isEmpty() ? config.outputDir : outputParent.toStdString();
@@ -120,6 +124,15 @@ void RunController::setPaused(bool paused) {
         return;
     control_->pause = paused;
     setState(paused ? State::Paused : State::Running);
+}
+
+void RunController::setBoundaryPair(int a, int b) {
+    boundaryA_ = a;
+    boundaryB_ = b;
+    if (control_) {
+        control_->boundaryA = a;
+        control_->boundaryB = b;
+    }
 }
 
 void RunController::stop() {

@@ -14,6 +14,7 @@ Q_DECLARE_METATYPE(dfq::run::BnMatch)
 Q_DECLARE_METATYPE(dfq::run::RoundingStats)
 Q_DECLARE_METATYPE(dfq::run::SampleBatch)
 Q_DECLARE_METATYPE(dfq::run::ArchitectureStats)
+Q_DECLARE_METATYPE(dfq::run::BoundarySweep)
 Q_DECLARE_METATYPE(dfq::run::RunSummary)
 
 namespace dfq::run {
@@ -39,6 +40,8 @@ class RunController : public QObject {
     void resume(const QString& resumeFolder);
     void setPaused(bool paused);
     void stop();
+    // Qimera runs: the class pair of the next boundary sweeps (kept for later runs too).
+    void setBoundaryPair(int a, int b);
     State state() const { return state_; }
     bool busy() const { return state_ != State::Idle; }
     // Blocks until the worker has ended (tests, shutdown); false on timeout.
@@ -53,6 +56,7 @@ class RunController : public QObject {
     void rounded(dfq::run::RoundingStats stats);
     void samples(dfq::run::SampleBatch batch);
     void architecture(dfq::run::ArchitectureStats stats);
+    void boundary(dfq::run::BoundarySweep sweep);
     void logLine(QString line);
     // Every run that started ends with finished (status finished, cancelled, diverged or
     // failed); a run that could not start (bad model, data or configuration) ends with failed.
@@ -68,6 +72,7 @@ class RunController : public QObject {
     State state_ = State::Idle;
     QThread* thread_ = nullptr;
     std::shared_ptr<run::RunControl> control_;
+    int boundaryA_ = 0, boundaryB_ = 1;
 };
 
 }  // namespace dfq::ui

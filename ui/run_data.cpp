@@ -170,6 +170,17 @@ RunData readRunFolder(const QString& folder) {
         }
         d.architecture.push_back(std::move(a));
     }
+    // Qimera: the last boundary sweep (rows step,a,b,t,p_a,p_b).
+    for (const auto& f : readCsv(folder + "/boundary.csv")) {
+        if (f.size() != 6 || f[0] == "step")
+            continue;
+        if (!d.boundary || d.boundary->step != f[0].toLongLong())
+            d.boundary = run::BoundarySweep{
+                f[0].toLongLong(), f[1].toLongLong(), f[2].toLongLong(), {}, {}, {}};
+        d.boundary->t.push_back(num(f, 3));
+        d.boundary->pa.push_back(num(f, 4));
+        d.boundary->pb.push_back(num(f, 5));
+    }
     QFile derived(folder + "/architecture.txt");
     if (derived.open(QIODevice::ReadOnly))
         d.derivedArchitecture = QString::fromUtf8(derived.readAll()).trimmed();

@@ -28,6 +28,8 @@ struct RunData {
     // once derived (the text form; empty before).
     std::vector<run::ArchitectureStats> architecture;
     QString derivedArchitecture;
+    // Qimera: the latest boundary sweep.
+    std::optional<run::BoundarySweep> boundary;
     std::optional<run::RunSummary> summary;
 
     void clear() { *this = RunData(); }
@@ -36,9 +38,11 @@ struct RunData {
 // Which parts changed since the views last drew.
 struct Dirty {
     bool losses = false, accuracy = false, bn = false, rounding = false, samples = false,
-         architecture = false;
-    bool any() const { return losses || accuracy || bn || rounding || samples || architecture; }
-    void setAll() { losses = accuracy = bn = rounding = samples = architecture = true; }
+         architecture = false, boundary = false;
+    bool any() const {
+        return losses || accuracy || bn || rounding || samples || architecture || boundary;
+    }
+    void setAll() { losses = accuracy = bn = rounding = samples = architecture = boundary = true; }
 };
 
 // Reads a run folder written by `dfq run` or the window (finished or still being written).

@@ -356,6 +356,37 @@ void Gdfq::calibrateActivations(int64_t batches, quant::Calibration method, uint
     }
 }
 
+std::vector<std::array<double, 3>> Gdfq::boundarySweep(int64_t a, int64_t b, int steps,
+                                                       int64_t samples, uint64_t seed) {
+    if (!options_.qimera)
+        throw Error("the boundary sweep needs Qimera's generator (method.generator: qimera)");
+    if (a < 0 || b < 0 || a >= classes_ || b >= classes_ || steps < 2 || samples < 1)
+        throw Error("the boundary sweep needs two classes in 0.." + std::to_string(classes_ - 1) +
+                    ", at least 2 steps and 1 sample");
+    torch::NoGradGuard noGrad;
+    at::Generator rng = at::make_generator<at::CPUGeneratorImpl>(seed);
+    std::vector<at::Tensor> genBuffers;
+    for (const auto& buf : generator_->buffers())
+        genBuffers.push_back(buf.clone());
+    const at::Tensor z = at::randn({samples, 2, latentDim_}, rng).to(options_.device);
+    const at::Tensor labels =
+        at::tensor({a, b}, at::kLong).repeat({samples, 1}).to(options_.device);
+    std::vector<std::array<double, 3>> out;
+    for (int i = 0; i < steps; ++i) {
+        const double t = static_cast<double>(i) / (steps - 1);
+        const at::Tensor w =
+            at::tensor({static_cast<float>(1 - t), static_cast<float>(t)}).repeat({samples, 1});
+        const at::Tensor p =
+            at::softmax(teacher_.forward(generator_->forward(z, labels, w.to(options_.device))), 1);
+        const at::Tensor mean = p.mean(0).cpu();
+        out.push_back({t, mean[a].item<double>(), mean[b].item<double>()});
+    }
+    auto buffers = generator_->buffers();
+    for (size_t i = 0; i < buffers.size(); ++i)
+        buffers[i].copy_(genBuffers[i]);
+    return out;
+}
+
 at::Tensor Gdfq::studentForward(const at::Tensor& x) {
     torch::NoGradGuard noGrad;
     quantizer_->setCalibrating(false);

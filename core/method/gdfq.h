@@ -3,8 +3,10 @@
 #include <torch/optim/adam.h>
 #include <torch/serialize/archive.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "../gen/autorecon_generator.h"
 #include "../gen/gdfq_generator.h"
@@ -109,6 +111,14 @@ class Gdfq {
     // stream is untouched, and the generator's BN statistics are restored afterwards), passed
     // through the student with weights quantized and activations unquantized.
     void calibrateActivations(int64_t batches, quant::Calibration method, uint64_t seed);
+
+    // Qimera's boundary between classes a and b: for `steps` mixture weights t from 0 to 1, the
+    // mean over `samples` images superposing a (weight 1 - t) and b (weight t), all from the same
+    // noise, of the teacher's p(a) and p(b). The noise comes from a generator of its own seeded
+    // with `seed`; the generator's BN statistics are restored afterwards. Rows {t, p(a), p(b)}.
+    // Throws dfq::Error for a generator without Qimera's input path or a class out of range.
+    std::vector<std::array<double, 3>> boundarySweep(int64_t a, int64_t b, int steps,
+                                                     int64_t samples, uint64_t seed);
 
     // Student and teacher logits for real images (on the CPU), without gradients; the images
     // may be on any device, the logits come back on the CPU.

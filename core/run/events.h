@@ -102,6 +102,14 @@ struct ArchitectureStats {
     bool final = false;  // the search has ended and this architecture is now used
 };
 
+// Qimera's boundary between two classes: the teacher's mean p(a) and p(b) on images superposing
+// a (weight 1 - t) and b (weight t), for t from 0 to 1.
+struct BoundarySweep {
+    int64_t step = 0;
+    int64_t a = 0, b = 1;
+    std::vector<double> t, pa, pb;
+};
+
 class Observer {
   public:
     virtual ~Observer() = default;
@@ -115,6 +123,7 @@ class Observer {
     virtual void onRounding(const RoundingStats&) {}
     virtual void onSamples(const SampleBatch&) {}
     virtual void onArchitecture(const ArchitectureStats&) {}
+    virtual void onBoundary(const BoundarySweep&) {}
     virtual void onLog(const std::string&) {}
     virtual void onFinish(const RunSummary&) {}
 };

@@ -177,6 +177,8 @@ void RunDirectory::onResume(int64_t step, const RunSummary& soFar) {
     roundingHeader_ = reopenCsv(rounding_, "rounding.csv", nullptr);
     if (fs::exists(dir / "alpha.csv"))
         alphaHeader_ = reopenCsv(alpha_, "alpha.csv", nullptr);
+    if (fs::exists(dir / "boundary.csv"))
+        boundaryHeader_ = reopenCsv(boundary_, "boundary.csv", nullptr);
     if (fs::exists(dir / "architecture.csv"))
         architectureHeader_ = reopenCsv(architecture_, "architecture.csv", nullptr);
     // eval.csv: baselines the checkpoint knows, and evaluations up to its iteration.
@@ -271,6 +273,14 @@ void RunDirectory::appendOptionalCsv(std::ofstream& out, bool& header, const cha
     }
     out << row << '\n';
     out.flush();
+}
+
+void RunDirectory::onBoundary(const BoundarySweep& b) {
+    for (size_t i = 0; i < b.t.size(); ++i)
+        appendOptionalCsv(boundary_, boundaryHeader_, "boundary.csv", "step,a,b,t,p_a,p_b",
+                          std::to_string(b.step) + ',' + std::to_string(b.a) + ',' +
+                              std::to_string(b.b) + ',' + fmt(b.t[i]) + ',' + fmt(b.pa[i]) + ',' +
+                              fmt(b.pb[i]));
 }
 
 void RunDirectory::onArchitecture(const ArchitectureStats& a) {

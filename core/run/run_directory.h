@@ -36,6 +36,7 @@ class RunDirectory : public Observer {
     void onRounding(const RoundingStats& r) override;
     void onSamples(const SampleBatch& s) override;
     void onArchitecture(const ArchitectureStats& a) override;
+    void onBoundary(const BoundarySweep& b) override;
     void onFinish(const RunSummary& s) override;
 
   private:
@@ -46,9 +47,10 @@ class RunDirectory : public Observer {
                            const std::string& headerLine, const std::string& row);
 
     std::string path_;
-    std::ofstream metrics_, eval_, bnMatch_, bnChannels_, rounding_, alpha_, architecture_;
+    std::ofstream metrics_, eval_, bnMatch_, bnChannels_, rounding_, alpha_, architecture_,
+        boundary_;
     bool bnHeader_ = false, roundingHeader_ = false, alphaHeader_ = false,
-         architectureHeader_ = false;
+         architectureHeader_ = false, boundaryHeader_ = false;
 };
 
 // Writes `text` to `path` through a temporary file and a rename.

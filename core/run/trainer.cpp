@@ -546,6 +546,26 @@ RunSummary Trainer::run(RunControl* control) {
                     for (auto* o : observers_)
                         o->onSamples(sb);
                 }
+                if (samplePoint && gdfq.options().qimera && gdfq.classes() > 1) {
+                    BoundarySweep bs;
+                    bs.step = step;
+                    bs.a = control ? control->boundaryA.load() : 0;
+                    bs.b = control ? control->boundaryB.load() : 1;
+                    if (bs.a < 0 || bs.a >= gdfq.classes() || bs.b < 0 || bs.b >= gdfq.classes() ||
+                        bs.a == bs.b) {
+                        bs.a = 0;
+                        bs.b = 1;
+                    }
+                    // The same noise at every sweep, so that sweeps over time are comparable.
+                    for (const auto& row : gdfq.boundarySweep(bs.a, bs.b, 11, 32,
+                                                              static_cast<uint64_t>(c.seed) + 7)) {
+                        bs.t.push_back(row[0]);
+                        bs.pa.push_back(row[1]);
+                        bs.pb.push_back(row[2]);
+                    }
+                    for (auto* o : observers_)
+                        o->onBoundary(bs);
+                }
             }
             summary.iterations = step;
             if (!cancelled && calibrationEpoch && calibration != quant::Calibration::Ema)

@@ -13,6 +13,9 @@ namespace dfq::run {
 struct RunControl {
     std::atomic<bool> cancel{false};
     std::atomic<bool> pause{false};
+    // Qimera runs: the class pair of the boundary sweep made at every sample point.
+    std::atomic<int> boundaryA{0};
+    std::atomic<int> boundaryB{1};
 };
 
 // Runs one experiment: epochs x iterations of the configured method, with the warm-up and

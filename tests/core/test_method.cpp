@@ -526,3 +526,32 @@ TEST(AutoRecon, SearchStepsMoveTheLogitsAndDerivationRebuildsTheGenerator) {
         EXPECT_TRUE(at::equal(p.value(), resumed.generator()->named_parameters()[p.key()]))
             << p.key();
 }
+
+TEST(Qimera, BoundarySweepLeavesTheGeneratorAsItWas) {
+    auto teacher = dfq::model::Model::load(dfq::run::demoTeacherPath());
+    dfq::method::GdfqOptions o;
+    o.qimera = true;
+    o.batchSize = 8;
+    o.generatorChannels = 16;
+    dfq::method::Gdfq q(teacher, o);
+    std::vector<at::Tensor> before;
+    for (const auto& b : q.generator()->buffers())
+        before.push_back(b.clone());
+    const auto rows = q.boundarySweep(2, 7, 5, 6, 11);
+    ASSERT_EQ(rows.size(), 5u);
+    for (size_t i = 0; i < rows.size(); ++i) {
+        EXPECT_DOUBLE_EQ(rows[i][0], i / 4.0);
+        EXPECT_GE(rows[i][1], 0.0);
+        EXPECT_GE(rows[i][2], 0.0);
+        EXPECT_LE(rows[i][1] + rows[i][2], 1.0 + 1e-6);
+    }
+    const auto again = q.boundarySweep(2, 7, 5, 6, 11);
+    EXPECT_EQ(again, rows);
+    const auto buffers = q.generator()->buffers();
+    for (size_t i = 0; i < buffers.size(); ++i)
+        EXPECT_TRUE(at::equal(buffers[i], before[i]));
+    EXPECT_THROW(q.boundarySweep(2, 10, 5, 6, 11), dfq::Error);
+    o.qimera = false;
+    dfq::method::Gdfq g(teacher, o);
+    EXPECT_THROW(g.boundarySweep(0, 1, 5, 6, 11), dfq::Error);
+}

@@ -81,7 +81,7 @@ TEST(Workbench, OpensWithTheDemoAndItsLayerTable) {
     EXPECT_EQ(w.form()->config().name, "demo-fmnist-gdfq-w4a4");
     ASSERT_TRUE(waitFor([&] { return w.modelView()->rowCount() > 0; }, 30000));
     EXPECT_EQ(w.modelView()->summary().meta.numClasses, 10);
-    EXPECT_EQ(w.views()->count(), 7);
+    EXPECT_EQ(w.views()->count(), 8);
 }
 
 TEST(Workbench, TheFormShowsAndReturnsEveryKeyItEdits) {
@@ -130,6 +130,28 @@ TEST(Workbench, AQimeraRunShowsItsBoundarySamples) {
             sum += p.section(' ', -1).toDouble();
         EXPECT_NEAR(sum, 1.0, 0.021) << c.toStdString();
     }
+    // The boundary sweep between the chosen classes: 11 mixture weights from 0 to 1, the
+    // teacher's p(a) and p(b) on each.
+    ASSERT_TRUE(w.data().boundary.has_value());
+    const auto& b = *w.data().boundary;
+    EXPECT_EQ(b.a, 0);
+    EXPECT_EQ(b.b, 1);
+    ASSERT_EQ(b.t.size(), 11u);
+    EXPECT_EQ(b.t.front(), 0.0);
+    EXPECT_EQ(b.t.back(), 1.0);
+    for (size_t i = 0; i < b.t.size(); ++i) {
+        EXPECT_GE(b.pa[i], 0.0);
+        EXPECT_LE(b.pa[i] + b.pb[i], 1.0 + 1e-6);
+    }
+    auto* view = w.plotPanels().at(5);
+    EXPECT_EQ(view->plots().at(0)->graph(0)->dataCount(), 11);
+    EXPECT_EQ(view->plots().at(0)->graph(1)->dataCount(), 11);
+    // Read back from the run folder.
+    MainWindow again;
+    ASSERT_TRUE(again.openRunFolder(w.data().folder));
+    ASSERT_TRUE(again.data().boundary.has_value());
+    EXPECT_EQ(again.data().boundary->step, b.step);
+    EXPECT_NEAR(again.data().boundary->pb.back(), b.pb.back(), 1e-5);
 }
 
 TEST(Workbench, AnAutoReconSearchFillsTheArchitectureView) {
