@@ -30,6 +30,7 @@
 #include "core/model/model_summary.h"
 #include "core/run/demo_teacher.h"
 #include "experiment_form.h"
+#include "feature_view.h"
 #include "loss_view.h"
 #include "model_view.h"
 #include "rounding_view.h"
@@ -68,6 +69,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     rounding_ = new RoundingView;
     architecture_ = new ArchitectureView;
     boundary_ = new BoundaryView;
+    features_ = new FeatureView;
     modelView_ = new ModelView;
     tabs_->addTab(losses_, tr("Losses"));
     tabs_->addTab(accuracy_, tr("Accuracy"));
@@ -76,6 +78,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     tabs_->addTab(rounding_, tr("Rounding"));
     tabs_->addTab(architecture_, tr("Architecture"));
     tabs_->addTab(boundary_, tr("Boundary"));
+    tabs_->addTab(features_, tr("Features"));
     tabs_->addTab(modelView_, tr("Model"));
     setCentralWidget(tabs_);
     connect(tabs_, &QTabWidget::currentChanged, this, [this] { redraw(); });
@@ -146,7 +149,7 @@ MainWindow::~MainWindow() {
 }
 
 std::vector<PlotPanel*> MainWindow::plotPanels() const {
-    return {losses_, accuracy_, bn_, rounding_, architecture_, boundary_};
+    return {losses_, accuracy_, bn_, rounding_, architecture_, boundary_, features_};
 }
 
 void MainWindow::buildMenus() {
@@ -282,6 +285,10 @@ void MainWindow::connectController() {
     connect(&c, &RunController::boundary, this, [this](const run::BoundarySweep& b) {
         data_.boundary = b;
         dirty_.boundary = true;
+    });
+    connect(&c, &RunController::features, this, [this](const run::FeatureMap& f) {
+        data_.features = f;
+        dirty_.features = true;
     });
     connect(boundary_, &BoundaryView::pairChanged, &c, &RunController::setBoundaryPair);
     connect(&c, &RunController::logLine, this, &MainWindow::appendLog);
@@ -512,6 +519,7 @@ void MainWindow::redraw() {
     draw(rounding_, dirty_.rounding, [&] { rounding_->refresh(data_); });
     draw(architecture_, dirty_.architecture, [&] { architecture_->refresh(data_); });
     draw(boundary_, dirty_.boundary, [&] { boundary_->refresh(data_); });
+    draw(features_, dirty_.features, [&] { features_->refresh(data_); });
 }
 
 void MainWindow::refreshAll() {
@@ -522,6 +530,7 @@ void MainWindow::refreshAll() {
     rounding_->refresh(data_);
     architecture_->refresh(data_);
     boundary_->refresh(data_);
+    features_->refresh(data_);
     dirty_ = {};
 }
 
@@ -529,8 +538,8 @@ bool MainWindow::saveViewScreenshots(const QString& dir) {
     QDir().mkpath(dir);
     bool ok = true;
     const int keep = tabs_->currentIndex();
-    const QStringList names = {"losses",   "accuracy",     "bn-statistics", "samples",
-                               "rounding", "architecture", "boundary",      "model"};
+    const QStringList names = {"losses",       "accuracy", "bn-statistics", "samples", "rounding",
+                               "architecture", "boundary", "features",      "model"};
     for (int i = 0; i < tabs_->count() && i < names.size(); ++i) {
         tabs_->setCurrentIndex(i);
         refreshAll();

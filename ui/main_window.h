@@ -26,6 +26,7 @@ class PlotPanel;
 class RoundingView;
 class ArchitectureView;
 class BoundaryView;
+class FeatureView;
 class SamplesView;
 
 // The workbench window: the experiment form (left), the live views (centre), the log (bottom),
@@ -98,6 +99,7 @@ class MainWindow : public QMainWindow {
     RoundingView* rounding_;
     ArchitectureView* architecture_;
     BoundaryView* boundary_;
+    FeatureView* features_;
     ModelView* modelView_;
     QPlainTextEdit* log_;
     QLabel* state_;

@@ -26,6 +26,7 @@ class Forwarder : public run::Observer {
     void onSamples(const run::SampleBatch& s) override { emit c_->samples(s); }
     void onArchitecture(const run::ArchitectureStats& a) override { emit c_->architecture(a); }
     void onBoundary(const run::BoundarySweep& b) override { emit c_->boundary(b); }
+    void onFeatures(const run::FeatureMap& f) override { emit c_->features(f); }
     void onLog(const std::string& line) override { emit c_->logLine(QString::fromStdString(line)); }
     void onResume(int64_t step, const run::RunSummary&) override { firstStep_ = step; }
     void onStart(const std::string& yaml, int64_t total) override {
@@ -51,6 +52,7 @@ void registerTypes() {
     qRegisterMetaType<run::SampleBatch>();
     qRegisterMetaType<run::ArchitectureStats>();
     qRegisterMetaType<run::BoundarySweep>();
+    qRegisterMetaType<run::FeatureMap>();
     qRegisterMetaType<run::RunSummary>();
     qRegisterMetaType<RunController::State>();
     done = true;

@@ -15,6 +15,7 @@ Q_DECLARE_METATYPE(dfq::run::RoundingStats)
 Q_DECLARE_METATYPE(dfq::run::SampleBatch)
 Q_DECLARE_METATYPE(dfq::run::ArchitectureStats)
 Q_DECLARE_METATYPE(dfq::run::BoundarySweep)
+Q_DECLARE_METATYPE(dfq::run::FeatureMap)
 Q_DECLARE_METATYPE(dfq::run::RunSummary)
 
 namespace dfq::run {
@@ -57,6 +58,7 @@ class RunController : public QObject {
     void samples(dfq::run::SampleBatch batch);
     void architecture(dfq::run::ArchitectureStats stats);
     void boundary(dfq::run::BoundarySweep sweep);
+    void features(dfq::run::FeatureMap map);
     void logLine(QString line);
     // Every run that started ends with finished (status finished, cancelled, diverged or
     // failed); a run that could not start (bad model, data or configuration) ends with failed.

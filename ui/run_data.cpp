@@ -181,6 +181,19 @@ RunData readRunFolder(const QString& folder) {
         d.boundary->pa.push_back(num(f, 4));
         d.boundary->pb.push_back(num(f, 5));
     }
+    // The last feature map (rows step,kind,label,x,y).
+    for (const auto& f : readCsv(folder + "/features.csv")) {
+        if (f.size() != 5 || f[0] == "step")
+            continue;
+        if (!d.features || d.features->step != f[0].toLongLong()) {
+            d.features = run::FeatureMap{};
+            d.features->step = f[0].toLongLong();
+        }
+        d.features->kind.push_back(f[1].toInt());
+        d.features->label.push_back(f[2].toLongLong());
+        d.features->x.push_back(static_cast<float>(num(f, 3)));
+        d.features->y.push_back(static_cast<float>(num(f, 4)));
+    }
     QFile derived(folder + "/architecture.txt");
     if (derived.open(QIODevice::ReadOnly))
         d.derivedArchitecture = QString::fromUtf8(derived.readAll()).trimmed();

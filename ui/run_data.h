@@ -30,6 +30,8 @@ struct RunData {
     QString derivedArchitecture;
     // Qimera: the latest boundary sweep.
     std::optional<run::BoundarySweep> boundary;
+    // The latest feature map (synthetic, boundary and real samples in the teacher's features).
+    std::optional<run::FeatureMap> features;
     std::optional<run::RunSummary> summary;
 
     void clear() { *this = RunData(); }
@@ -38,11 +40,14 @@ struct RunData {
 // Which parts changed since the views last drew.
 struct Dirty {
     bool losses = false, accuracy = false, bn = false, rounding = false, samples = false,
-         architecture = false, boundary = false;
+         architecture = false, boundary = false, features = false;
     bool any() const {
-        return losses || accuracy || bn || rounding || samples || architecture || boundary;
+        return losses || accuracy || bn || rounding || samples || architecture || boundary ||
+               features;
     }
-    void setAll() { losses = accuracy = bn = rounding = samples = architecture = boundary = true; }
+    void setAll() {
+        losses = accuracy = bn = rounding = samples = architecture = boundary = features = true;
+    }
 };
 
 // Reads a run folder written by `dfq run` or the window (finished or still being written).

@@ -24,8 +24,9 @@ int64_t classCount(const model::Model& teacher, model::Interpreter& interp, c10:
 }
 
 // The teacher's classifier: the last conv/linear layer, when it maps a D-vector to the classes
-// (a linear layer or a 1x1 convolution). Its weight as [classes, D]; undefined when there is none.
-at::Tensor classifierWeight(const model::Model& teacher, int64_t classes) {
+// (a linear layer or a 1x1 convolution). Its index in the graph's layers and its weight as
+// [classes, D]; -1 and undefined when there is none.
+std::pair<int, at::Tensor> classifierOf(const model::Model& teacher, int64_t classes) {
     const auto& layers = teacher.graph()->layers();
     for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
         if (it->role != model::LayerRole::Conv && it->role != model::LayerRole::Linear)
@@ -33,11 +34,22 @@ at::Tensor classifierWeight(const model::Model& teacher, int64_t classes) {
         const at::Tensor w = teacher.params().tensor(static_cast<size_t>(it->weightParam));
         const bool pointwise = w.dim() == 2 || (w.dim() == 4 && w.size(2) == 1 && w.size(3) == 1);
         if (!pointwise || w.size(0) != classes)
-            return {};
-        return w.detach().reshape({classes, -1});
+            return {-1, {}};
+        return {it->index, w.detach().reshape({classes, -1})};
     }
-    return {};
+    return {-1, {}};
 }
+
+// Records the input of one layer (the teacher's features at its classifier).
+struct InputCapture : model::LayerHooks {
+    int layer = -1;
+    at::Tensor seen;
+    at::Tensor input(const model::Layer& l, const at::Tensor& x) override {
+        if (l.index == layer)
+            seen = x;
+        return x;
+    }
+};
 
 model::ParamStore onDevice(const model::ParamStore& params, c10::Device device) {
     model::ParamStore out;
@@ -92,11 +104,11 @@ Gdfq::Gdfq(const model::Model& teacher, const GdfqOptions& options)
     sgd_ = std::make_unique<NesterovSgd>(studentParams, options.momentum, options.weightDecay);
 
     latentDim_ = options.latentDim;
-    at::Tensor classifier;
+    auto [classifierLayer, classifier] = classifierOf(teacher, classes_);
+    classifierLayer_ = classifierLayer;
     if (options.qimera) {
         if (options.superposeLabels < 1 || options.superposeProb < 0 || options.superposeProb > 1)
             throw Error("Qimera: the superposition needs K >= 1 labels and a probability in 0..1");
-        classifier = classifierWeight(teacher, classes_);
         if (classifier.defined())
             latentDim_ = classifier.size(1);
         else if (options.embeddingFromClassifier)
@@ -385,6 +397,53 @@ std::vector<std::array<double, 3>> Gdfq::boundarySweep(int64_t a, int64_t b, int
     for (size_t i = 0; i < buffers.size(); ++i)
         buffers[i].copy_(genBuffers[i]);
     return out;
+}
+
+at::Tensor Gdfq::teacherFeatures(const at::Tensor& x) {
+    if (classifierLayer_ < 0)
+        return {};
+    torch::NoGradGuard noGrad;
+    InputCapture capture;
+    capture.layer = classifierLayer_;
+    teacher_.setHooks(&capture);
+    try {
+        teacher_.forward(x.to(options_.device));
+    } catch (...) {
+        teacher_.setHooks(nullptr);
+        throw;
+    }
+    teacher_.setHooks(nullptr);
+    return capture.seen.reshape({x.size(0), -1}).to(at::kCPU, at::kFloat);
+}
+
+std::pair<at::Tensor, at::Tensor> Gdfq::synthesize(int64_t n, bool superposed, uint64_t seed) {
+    if (superposed && !options_.qimera)
+        throw Error("boundary samples need Qimera's generator (method.generator: qimera)");
+    torch::NoGradGuard noGrad;
+    at::Generator rng = at::make_generator<at::CPUGeneratorImpl>(seed);
+    std::vector<at::Tensor> genBuffers;
+    for (const auto& buf : generator_->buffers())
+        genBuffers.push_back(buf.clone());
+    at::Tensor labels = at::arange(n, at::kLong).remainder(classes_);
+    at::Tensor x;
+    if (superposed) {
+        const at::Tensor pair = at::stack(
+            {labels,
+             (labels + 1 + at::randint(0, std::max<int64_t>(classes_ - 1, 1), {n}, rng, at::kLong))
+                 .remainder(classes_)},
+            1);
+        const at::Tensor w = at::softmax(at::randn({n, 2}, rng), 1);
+        const at::Tensor z = at::randn({n, 2, latentDim_}, rng).to(options_.device);
+        x = generator_->forward(z, pair.to(options_.device), w.to(options_.device));
+        labels = pair.gather(1, w.argmax(1, true)).squeeze(1);
+    } else {
+        const at::Tensor z = at::randn({n, latentDim_}, rng).to(options_.device);
+        x = generator_->forward(z, labels.to(options_.device));
+    }
+    auto buffers = generator_->buffers();
+    for (size_t i = 0; i < buffers.size(); ++i)
+        buffers[i].copy_(genBuffers[i]);
+    return {x, labels};
 }
 
 at::Tensor Gdfq::studentForward(const at::Tensor& x) {

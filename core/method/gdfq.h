@@ -120,6 +120,15 @@ class Gdfq {
     std::vector<std::array<double, 3>> boundarySweep(int64_t a, int64_t b, int steps,
                                                      int64_t samples, uint64_t seed);
 
+    // The teacher's features (the input of its classifier, flattened) for images on any device,
+    // on the CPU; undefined when the teacher has no classifier layer to read them at.
+    at::Tensor teacherFeatures(const at::Tensor& x);
+    // A batch of `n` generator images with labels cycling through the classes (or, `superposed`,
+    // Qimera's boundary samples: two labels each, their heaviest as the label), from noise of a
+    // generator of its own seeded with `seed`; the generator's BN statistics are restored.
+    // Returns the images (on the device) and labels (CPU).
+    std::pair<at::Tensor, at::Tensor> synthesize(int64_t n, bool superposed, uint64_t seed);
+
     // Student and teacher logits for real images (on the CPU), without gradients; the images
     // may be on any device, the logits come back on the CPU.
     at::Tensor studentForward(const at::Tensor& x);
@@ -196,6 +205,7 @@ class Gdfq {
     std::unique_ptr<torch::optim::Adam> archAdam_;  // AutoReCon's search only
     std::unique_ptr<NesterovSgd> sgd_;
     int64_t latentDim_ = 0;
+    int classifierLayer_ = -1;  // index in the graph's layers of the teacher's classifier
     at::Tensor lastImages_, lastLabels_, lastTeacherLogits_, lastBnMeanMse_, lastBnVarMse_;
     Latent lastMix_;  // labels and weights of the last batch when it was superposed
     std::vector<model::BnBatchStats> lastBnStats_;

@@ -235,8 +235,10 @@ void Interpreter::run(const Code& code) {
                 const Layer* layer = ins.layer >= 0 ? &layers[ins.layer] : nullptr;
                 if (layer) {
                     if (hooks_ &&
-                        (layer->role == LayerRole::Conv || layer->role == LayerRole::Linear))
+                        (layer->role == LayerRole::Conv || layer->role == LayerRole::Linear)) {
+                        stack_[0] = hooks_->input(*layer, stack_[0].toTensor());
                         stack_[1] = hooks_->weight(*layer, stack_[1].toTensor());
+                    }
                     if (bnProbe_ && layer->role == LayerRole::BatchNorm) {
                         const at::Tensor& x = stack_[0].toTensor();
                         std::vector<int64_t> dims{0};

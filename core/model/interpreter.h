@@ -21,6 +21,8 @@ class LayerHooks {
     virtual at::Tensor weight(const Layer& /*layer*/, const at::Tensor& w) { return w; }
     // The value every later node sees in place of a layer's output.
     virtual at::Tensor output(const Layer& /*layer*/, const at::Tensor& y) { return y; }
+    // The input a conv/linear layer receives in this forward pass.
+    virtual at::Tensor input(const Layer& /*layer*/, const at::Tensor& x) { return x; }
 };
 
 // Evaluates a Graph over a ParamStore. Layers run through the JIT's own operators with the

@@ -110,6 +110,16 @@ struct BoundarySweep {
     std::vector<double> t, pa, pb;
 };
 
+// The teacher's features (its classifier's input) of synthetic, boundary (Qimera) and real
+// images, projected on their first two principal components.
+struct FeatureMap {
+    int64_t step = 0;
+    std::vector<float> x, y;     // per point
+    std::vector<int64_t> label;  // the class asked for (boundary: the heaviest), or the true one
+    std::vector<int> kind;       // 0 synthetic, 1 boundary, 2 real
+    double explained = 0;        // variance share of the two components
+};
+
 class Observer {
   public:
     virtual ~Observer() = default;
@@ -124,6 +134,7 @@ class Observer {
     virtual void onSamples(const SampleBatch&) {}
     virtual void onArchitecture(const ArchitectureStats&) {}
     virtual void onBoundary(const BoundarySweep&) {}
+    virtual void onFeatures(const FeatureMap&) {}
     virtual void onLog(const std::string&) {}
     virtual void onFinish(const RunSummary&) {}
 };

@@ -177,6 +177,8 @@ void RunDirectory::onResume(int64_t step, const RunSummary& soFar) {
     roundingHeader_ = reopenCsv(rounding_, "rounding.csv", nullptr);
     if (fs::exists(dir / "alpha.csv"))
         alphaHeader_ = reopenCsv(alpha_, "alpha.csv", nullptr);
+    if (fs::exists(dir / "features.csv"))
+        featuresHeader_ = reopenCsv(features_, "features.csv", nullptr);
     if (fs::exists(dir / "boundary.csv"))
         boundaryHeader_ = reopenCsv(boundary_, "boundary.csv", nullptr);
     if (fs::exists(dir / "architecture.csv"))
@@ -281,6 +283,13 @@ void RunDirectory::onBoundary(const BoundarySweep& b) {
                           std::to_string(b.step) + ',' + std::to_string(b.a) + ',' +
                               std::to_string(b.b) + ',' + fmt(b.t[i]) + ',' + fmt(b.pa[i]) + ',' +
                               fmt(b.pb[i]));
+}
+
+void RunDirectory::onFeatures(const FeatureMap& f) {
+    for (size_t i = 0; i < f.x.size(); ++i)
+        appendOptionalCsv(features_, featuresHeader_, "features.csv", "step,kind,label,x,y",
+                          std::to_string(f.step) + ',' + std::to_string(f.kind[i]) + ',' +
+                              std::to_string(f.label[i]) + ',' + fmt(f.x[i]) + ',' + fmt(f.y[i]));
 }
 
 void RunDirectory::onArchitecture(const ArchitectureStats& a) {

@@ -37,6 +37,7 @@ class RunDirectory : public Observer {
     void onSamples(const SampleBatch& s) override;
     void onArchitecture(const ArchitectureStats& a) override;
     void onBoundary(const BoundarySweep& b) override;
+    void onFeatures(const FeatureMap& f) override;
     void onFinish(const RunSummary& s) override;
 
   private:
@@ -48,9 +49,9 @@ class RunDirectory : public Observer {
 
     std::string path_;
     std::ofstream metrics_, eval_, bnMatch_, bnChannels_, rounding_, alpha_, architecture_,
-        boundary_;
+        boundary_, features_;
     bool bnHeader_ = false, roundingHeader_ = false, alphaHeader_ = false,
-         architectureHeader_ = false, boundaryHeader_ = false;
+         architectureHeader_ = false, boundaryHeader_ = false, featuresHeader_ = false;
 };
 
 // Writes `text` to `path` through a temporary file and a rename.

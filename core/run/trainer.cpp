@@ -11,6 +11,7 @@
 
 #include "../data/dataset.h"
 #include "../data/evaluator.h"
+#include "../data/preprocess.h"
 #include "../device.h"
 #include "../error.h"
 #include "../method/gdfq.h"
@@ -228,6 +229,55 @@ ArchitectureStats architectureStats(const method::Gdfq& g, int64_t step, double 
                std::to_string(e % 3);
     });
     return a;
+}
+
+// The feature map at a sample point: 128 synthetic images (classes cycling), 128 boundary
+// samples for Qimera, and the first 128 real images when there is evaluation data; the same
+// noise at every sample point. Empty when the teacher has no classifier to read features at.
+FeatureMap featureMap(method::Gdfq& g, const std::optional<data::Dataset>& real,
+                      const model::ModelMeta& meta, const data::Normalization& norm, int64_t step,
+                      uint64_t seed) {
+    FeatureMap m;
+    m.step = step;
+    std::vector<at::Tensor> feats;
+    auto add = [&](const at::Tensor& f, const at::Tensor& labels, int kind) {
+        if (!f.defined())
+            return;
+        feats.push_back(f);
+        const at::Tensor l = labels.cpu().contiguous();
+        m.label.insert(m.label.end(), l.data_ptr<int64_t>(), l.data_ptr<int64_t>() + l.numel());
+        m.kind.insert(m.kind.end(), static_cast<size_t>(l.numel()), kind);
+    };
+    constexpr int64_t n = 128;
+    const auto [xs, ls] = g.synthesize(n, false, seed);
+    add(g.teacherFeatures(xs), ls, 0);
+    if (g.options().qimera) {
+        const auto [xb, lb] = g.synthesize(n, true, seed + 1);
+        add(g.teacherFeatures(xb), lb, 1);
+    }
+    if (real && real->size() > 0) {
+        const int64_t k = std::min<int64_t>(n, real->size());
+        const at::Tensor x = data::preprocess(real->images.narrow(0, 0, k), meta.inputShape, norm);
+        add(g.teacherFeatures(x), real->labels.narrow(0, 0, k), 2);
+    }
+    if (feats.empty())
+        return m;
+    const at::Tensor f = at::cat(feats).to(at::kDouble);
+    const at::Tensor centred = f - f.mean(0, true);
+    auto [u, sv, vh] = at::linalg_svd(centred, false);
+    at::Tensor axes = vh.narrow(0, 0, std::min<int64_t>(2, vh.size(0)));
+    // A fixed orientation: each axis's largest entry positive, so the map does not flip.
+    const at::Tensor big = axes.abs().argmax(1, true);
+    axes = axes * axes.gather(1, big).sign();
+    const at::Tensor p = centred.matmul(axes.t()).to(at::kFloat).contiguous();
+    const at::Tensor var = sv.square();
+    m.explained =
+        (var.narrow(0, 0, axes.size(0)).sum() / var.sum().clamp_min(1e-30)).item<double>();
+    for (int64_t i = 0; i < p.size(0); ++i) {
+        m.x.push_back(p[i][0].item<float>());
+        m.y.push_back(p.size(1) > 1 ? p[i][1].item<float>() : 0.0f);
+    }
+    return m;
 }
 
 }  // namespace
@@ -545,6 +595,13 @@ RunSummary Trainer::run(RunControl* control) {
                     const SampleBatch sb = sampleBatch(gdfq, meta, step);
                     for (auto* o : observers_)
                         o->onSamples(sb);
+                }
+                if (samplePoint) {
+                    const FeatureMap fm = featureMap(gdfq, evalData, meta, norm, step,
+                                                     static_cast<uint64_t>(c.seed) + 11);
+                    if (!fm.x.empty())
+                        for (auto* o : observers_)
+                            o->onFeatures(fm);
                 }
                 if (samplePoint && gdfq.options().qimera && gdfq.classes() > 1) {
                     BoundarySweep bs;

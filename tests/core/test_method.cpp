@@ -555,3 +555,34 @@ TEST(Qimera, BoundarySweepLeavesTheGeneratorAsItWas) {
     dfq::method::Gdfq g(teacher, o);
     EXPECT_THROW(g.boundarySweep(0, 1, 5, 6, 11), dfq::Error);
 }
+
+TEST(Gdfq, TeacherFeaturesAreTheClassifiersInputAndSynthesisIsSideEffectFree) {
+    auto teacher = dfq::model::Model::load(dfq::run::demoTeacherPath());
+    dfq::method::GdfqOptions o;
+    o.qimera = true;
+    o.batchSize = 8;
+    o.generatorChannels = 16;
+    dfq::method::Gdfq g(teacher, o);
+    torch::manual_seed(12);
+    const at::Tensor x = at::randn({4, 1, 28, 28});
+    const at::Tensor f = g.teacherFeatures(x);
+    const auto& p = teacher.params();
+    const at::Tensor w = p.tensor(static_cast<size_t>(p.find("fc.weight")));
+    const at::Tensor b = p.tensor(static_cast<size_t>(p.find("fc.bias")));
+    ASSERT_EQ(f.sizes(), (std::vector<int64_t>{4, w.size(1)}));
+    EXPECT_TRUE(at::allclose(f.matmul(w.t()) + b, g.teacherForward(x), 1e-4, 1e-4));
+
+    std::vector<at::Tensor> before;
+    for (const auto& t : g.generator()->buffers())
+        before.push_back(t.clone());
+    const auto [images, labels] = g.synthesize(12, false, 3);
+    EXPECT_EQ(images.sizes(), (std::vector<int64_t>{12, 1, 28, 28}));
+    EXPECT_TRUE(at::equal(labels, at::arange(12, at::kLong).remainder(10)));
+    EXPECT_TRUE(at::equal(g.synthesize(12, false, 3).first, images));
+    const auto [mixed, heaviest] = g.synthesize(12, true, 3);
+    EXPECT_EQ(mixed.sizes(), images.sizes());
+    EXPECT_EQ(heaviest.size(0), 12);
+    const auto buffers = g.generator()->buffers();
+    for (size_t i = 0; i < buffers.size(); ++i)
+        EXPECT_TRUE(at::equal(buffers[i], before[i]));
+}

@@ -15,6 +15,7 @@
 #include "core/run/experiment_config.h"
 #include "ui/architecture_view.h"
 #include "ui/experiment_form.h"
+#include "ui/feature_view.h"
 #include "ui/main_window.h"
 #include "ui/model_view.h"
 #include "ui/plot_panel.h"
@@ -81,7 +82,7 @@ TEST(Workbench, OpensWithTheDemoAndItsLayerTable) {
     EXPECT_EQ(w.form()->config().name, "demo-fmnist-gdfq-w4a4");
     ASSERT_TRUE(waitFor([&] { return w.modelView()->rowCount() > 0; }, 30000));
     EXPECT_EQ(w.modelView()->summary().meta.numClasses, 10);
-    EXPECT_EQ(w.views()->count(), 8);
+    EXPECT_EQ(w.views()->count(), 9);
 }
 
 TEST(Workbench, TheFormShowsAndReturnsEveryKeyItEdits) {
@@ -146,9 +147,20 @@ TEST(Workbench, AQimeraRunShowsItsBoundarySamples) {
     auto* view = w.plotPanels().at(5);
     EXPECT_EQ(view->plots().at(0)->graph(0)->dataCount(), 11);
     EXPECT_EQ(view->plots().at(0)->graph(1)->dataCount(), 11);
+    // The feature map: 128 synthetic, 128 boundary and 128 real (data.limit 300) points.
+    auto* features = static_cast<dfq::ui::FeatureView*>(w.plotPanels().at(6));
+    EXPECT_EQ(features->pointCount(0), 128);
+    EXPECT_EQ(features->pointCount(1), 128);
+    EXPECT_EQ(features->pointCount(2), 128);
+    ASSERT_TRUE(w.data().features.has_value());
+    double spread = 0;
+    for (float v : w.data().features->x)
+        spread = std::max(spread, std::abs(static_cast<double>(v)));
+    EXPECT_GT(spread, 1e-3);
     // Read back from the run folder.
     MainWindow again;
     ASSERT_TRUE(again.openRunFolder(w.data().folder));
+    ASSERT_EQ(again.data().features->x.size(), 384u);
     ASSERT_TRUE(again.data().boundary.has_value());
     EXPECT_EQ(again.data().boundary->step, b.step);
     EXPECT_NEAR(again.data().boundary->pb.back(), b.pb.back(), 1e-5);
