@@ -149,7 +149,8 @@ ArchitectureView::ArchitectureView(QWidget* parent)
              "whose temperature falls over time. Top: each edge's candidate probabilities over "
              "the search (one row per edge and candidate, top to bottom: up edges nearest, "
              "bilinear; op edges none, skip, conv1, conv3, conv5, dil3, dil5; cross edges none, "
-             "nearest, bilinear; bright = likely). Bottom: the cells in use, the most likely "
+             "nearest, bilinear; colour: the probability relative to a uniform choice, bright = "
+             "preferred). Bottom: the cells in use, the most likely "
              "candidate of each edge once the search ends."),
           parent) {
     heat_ = addPlot(3);
@@ -160,7 +161,7 @@ ArchitectureView::ArchitectureView(QWidget* parent)
     map_->setInterpolate(false);
     auto* scale = new QCPColorScale(heat_);
     heat_->plotLayout()->addElement(0, 1, scale);
-    scale->setLabel(tr("probability"));
+    scale->setLabel(tr("probability × candidates (1 = uniform)"));
     map_->setColorScale(scale);
     graph_ = new CellGraph;
     plotRow()->setDirection(QBoxLayout::TopToBottom);
@@ -219,10 +220,13 @@ void ArchitectureView::refresh(const RunData& d) {
         const int col = static_cast<int>(i * static_cast<size_t>(columns) / n);
         ++count[static_cast<size_t>(col)];
         int r = 0;
+        // Relative to the uniform choice (1 = no preference), so that edges with 2, 3 or 7
+        // candidates share one scale.
         for (const auto& edge : d.architecture[i].probabilities)
             for (float v : edge) {
                 if (r < rows)
-                    sum[static_cast<size_t>(col * rows + r)] += v;
+                    sum[static_cast<size_t>(col * rows + r)] +=
+                        v * static_cast<double>(edge.size());
                 ++r;
             }
     }

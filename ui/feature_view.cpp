@@ -36,6 +36,11 @@ FeatureView::FeatureView(QWidget* parent)
     plot_ = addPlot(1);
     plot_->xAxis->setLabel(tr("first principal component"));
     plot_->yAxis->setLabel(tr("second principal component"));
+    plot_->legend->setVisible(true);
+    QFont small = plot_->legend->font();
+    small.setPointSizeF(std::max(6.0, small.pointSizeF() - 2));
+    plot_->legend->setFont(small);
+    plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
 }
 
 int FeatureView::pointCount(int kind) const {
@@ -79,6 +84,12 @@ void FeatureView::refresh(const RunData& d) {
             g->setScatterStyle(QCPScatterStyle(
                 shapes[kind], colour, kind == 2 ? colour : QColor(Qt::transparent), sizes[kind]));
             g->setData(x, y);
+            // The legend names each colour once, by the synthetic samples' graphs.
+            if (kind == 0)
+                g->setName(c < static_cast<int64_t>(d.classNames.size()) ? d.classNames[c]
+                                                                         : QString::number(c));
+            else
+                g->removeFromLegend();
         }
     plot_->rescaleAxes();
     plot_->xAxis->scaleRange(1.08);
