@@ -409,6 +409,29 @@ RunSummary Trainer::run(RunControl* control) {
                 " generator batches (" + c.quantCalibration + ", " + secs + " s)");
         };
 
+        // Waits while paused; true (and logged) when the run is to stop before this step.
+        auto stopRequested = [&] {
+            while (control && control->pause && !control->cancel)
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            if (!control || !control->cancel)
+                return false;
+            log("cancelled at iteration " + std::to_string(step));
+            return true;
+        };
+        // The fields a search step and a training step report alike.
+        auto iterationStats = [&](int64_t epoch, int64_t it, const method::GdfqStepStats& st) {
+            IterationStats is;
+            is.epoch = epoch;
+            is.iteration = it;
+            is.step = step;
+            is.totalSteps = total;
+            is.generatorCe = st.generatorCe;
+            is.generatorBns = st.generatorBns;
+            is.generatorLoss = st.generatorLoss;
+            is.generatorMs = 1e3 * st.generatorSeconds;
+            return is;
+        };
+
         // AutoReCon's architecture search, before the schedule: its steps come first in the
         // run's step count; the architecture is derived at its end.
         bool cancelled = false;
@@ -423,13 +446,8 @@ RunSummary Trainer::run(RunControl* control) {
                 c.autoreconTemperature * std::exp(-c.autoreconTemperatureDecay * epoch);
             for (int64_t it = step % c.scheduleIterations; it < c.scheduleIterations;
                  ++it, ++step) {
-                while (control && control->pause && !control->cancel)
-                    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-                if (control && control->cancel) {
-                    cancelled = true;
-                    log("cancelled at iteration " + std::to_string(step));
+                if ((cancelled = stopRequested()))
                     break;
-                }
                 const auto s = gdfq.searchStep(c.generatorLr, c.autoreconArchLr, tau);
                 if (!std::isfinite(s.generatorLoss)) {
                     const std::string msg = "the architecture search diverged at iteration " +
@@ -439,18 +457,10 @@ RunSummary Trainer::run(RunControl* control) {
                     finish("diverged", msg);
                     return summary;
                 }
-                IterationStats is;
-                is.epoch = epoch;
-                is.iteration = it;
-                is.step = step;
-                is.totalSteps = total;
-                is.generatorCe = s.generatorCe;
-                is.generatorBns = s.generatorBns;
-                is.generatorLoss = s.generatorLoss;
+                IterationStats is = iterationStats(epoch, it, s);
                 is.lrGenerator = c.generatorLr;
                 is.iterationsPerSecond =
                     static_cast<double>(step + 1 - searchResumedAt) / seconds(searchStart);
-                is.generatorMs = 1000 * s.generatorSeconds;
                 for (auto* o : observers_)
                     o->onIteration(is);
                 if (step % 10 == 0 || step + 1 == searchSteps) {
@@ -525,13 +535,8 @@ RunSummary Trainer::run(RunControl* control) {
                 log("epoch " + std::to_string(epoch + 1) + ": warm-up done, the student trains");
             for (int64_t it = (step - searchSteps) % c.scheduleIterations;
                  it < c.scheduleIterations; ++it, ++step) {
-                while (control && control->pause && !control->cancel)
-                    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-                if (control && control->cancel) {
-                    cancelled = true;
-                    log("cancelled at iteration " + std::to_string(step));
+                if ((cancelled = stopRequested()))
                     break;
-                }
                 const auto s = gdfq.step(trainStudent, calibrate, lrG, lrS);
                 if (!std::isfinite(s.generatorLoss) ||
                     (s.studentTrained && !std::isfinite(s.studentLoss))) {
@@ -542,14 +547,7 @@ RunSummary Trainer::run(RunControl* control) {
                     finish("diverged", msg);
                     return summary;
                 }
-                IterationStats is;
-                is.epoch = epoch;
-                is.iteration = it;
-                is.step = step;
-                is.totalSteps = total;
-                is.generatorCe = s.generatorCe;
-                is.generatorBns = s.generatorBns;
-                is.generatorLoss = s.generatorLoss;
+                IterationStats is = iterationStats(epoch, it, s);
                 is.studentCe = s.studentCe;
                 is.studentKd = s.studentKd;
                 is.studentLoss = s.studentLoss;
@@ -559,7 +557,6 @@ RunSummary Trainer::run(RunControl* control) {
                 is.lrStudent = trainStudent ? lrS : 0.0;
                 is.iterationsPerSecond =
                     static_cast<double>(step + 1 - resumedAt) / seconds(loopStart);
-                is.generatorMs = 1e3 * s.generatorSeconds;
                 is.studentMs = 1e3 * s.studentSeconds;
                 for (auto* o : observers_)
                     o->onIteration(is);
