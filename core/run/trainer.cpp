@@ -273,9 +273,11 @@ FeatureMap featureMap(method::Gdfq& g, const std::optional<data::Dataset>& real,
     const at::Tensor var = sv.square();
     m.explained =
         (var.narrow(0, 0, axes.size(0)).sum() / var.sum().clamp_min(1e-30)).item<double>();
+    const float* xy = p.data_ptr<float>();
+    const int64_t cols = p.size(1);
     for (int64_t i = 0; i < p.size(0); ++i) {
-        m.x.push_back(p[i][0].item<float>());
-        m.y.push_back(p.size(1) > 1 ? p[i][1].item<float>() : 0.0f);
+        m.x.push_back(xy[i * cols]);
+        m.y.push_back(cols > 1 ? xy[i * cols + 1] : 0.0f);
     }
     return m;
 }
