@@ -133,6 +133,11 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
         connect(c, &QComboBox::currentIndexChanged, this, &ExperimentForm::changed);
     connect(qimeraMapping_, &QCheckBox::toggled, this, &ExperimentForm::changed);
     connect(generator_, &QComboBox::currentIndexChanged, this, &ExperimentForm::updateRecipeRows);
+    // The architecture may also be typed (the text form), which changes no index.
+    connect(autoreconArch_, &QComboBox::currentTextChanged, this,
+            &ExperimentForm::updateRecipeRows);
+    connect(autoreconArch_->lineEdit(), &QLineEdit::editingFinished, this,
+            &ExperimentForm::changed);
     updateRecipeRows();
 }
 
