@@ -332,10 +332,10 @@ int runExperiment(const std::string& configPath, const std::vector<std::string>&
     std::printf("\n%-16s %s\n", "FP teacher", top1Text(s.fpTop1).c_str());
     std::printf("%-16s %s\n", "PTQ baseline", top1Text(s.ptqTop1).c_str());
     // The method: generator recipe, plus the student recipe when it is not plain KD.
-    std::string method = config.methodGenerator == "gdfq"     ? "GDFQ"
+    std::string method = config.methodGenerator == "gdfq"        ? "GDFQ"
                          : config.methodGenerator == "qimera"    ? "Qimera"
                          : config.methodGenerator == "autorecon" ? "AutoReCon"
-                                                              : config.methodGenerator;
+                                                                 : config.methodGenerator;
     if (config.methodStudent != "kd")
         method += "+" + std::string(config.methodStudent == "ait" ? "AIT" : config.methodStudent);
     std::printf("%-16s %s (best), %s (last)\n", method.c_str(), top1Text(s.bestTop1).c_str(),
