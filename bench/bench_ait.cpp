@@ -59,31 +59,45 @@ int main(int argc, char** argv) {
     s.bits = 4;
     s.threshold = 1e-3;
     using Clock = std::chrono::steady_clock;
-    auto timeSearch = [&](bool fast, std::vector<double>& alphas, int& passes) {
+    enum class Search { Reference, Fused, SideBySide };
+    auto timeSearch = [&](Search how, std::vector<double>& alphas, int& passes) {
         std::vector<double> ms;
         for (int r = 0; r < repeats; ++r) {
             alphas.clear();
             passes = 0;
             const auto t0 = Clock::now();
-            for (size_t k = 0; k < weights.size(); ++k) {
-                const auto a =
-                    fast ? dfq::method::findAlpha(weights[k], directions[k], 1e-4, s)
-                         : dfq::method::referenceAlpha(weights[k], directions[k], 1e-4, s);
+            std::vector<dfq::method::AlphaResult> found;
+            if (how == Search::SideBySide) {
+                std::vector<dfq::method::AlphaTask> tasks;
+                for (size_t k = 0; k < weights.size(); ++k)
+                    tasks.push_back({weights[k], directions[k], s});
+                found = dfq::method::findAlphas(tasks, 1e-4);
+            } else {
+                for (size_t k = 0; k < weights.size(); ++k)
+                    found.push_back(
+                        how == Search::Fused
+                            ? dfq::method::findAlpha(weights[k], directions[k], 1e-4, s)
+                            : dfq::method::referenceAlpha(weights[k], directions[k], 1e-4, s));
+            }
+            ms.push_back(1e3 * std::chrono::duration<double>(Clock::now() - t0).count());
+            for (const auto& a : found) {
                 alphas.push_back(a.alpha);
                 passes += a.passes;
             }
-            ms.push_back(1e3 * std::chrono::duration<double>(Clock::now() - t0).count());
         }
         return median(ms);
     };
-    std::vector<double> refAlphas, fastAlphas;
-    int refPasses = 0, fastPasses = 0;
-    const double refMs = timeSearch(false, refAlphas, refPasses);
-    const double fastMs = timeSearch(true, fastAlphas, fastPasses);
-    std::printf("%-22s %10s %8s\n", "search", "ms/step", "sweeps");
-    std::printf("%-22s %10.2f %8d\n", "reference (sequential)", refMs, refPasses);
-    std::printf("%-22s %10.2f %8d\n", "fused", fastMs, fastPasses);
-    std::printf("\nsame alpha for every tensor: %s\n", refAlphas == fastAlphas ? "yes" : "NO");
+    std::vector<double> refAlphas, fusedAlphas, fastAlphas;
+    int refPasses = 0, fusedPasses = 0, fastPasses = 0;
+    const double refMs = timeSearch(Search::Reference, refAlphas, refPasses);
+    const double fusedMs = timeSearch(Search::Fused, fusedAlphas, fusedPasses);
+    const double fastMs = timeSearch(Search::SideBySide, fastAlphas, fastPasses);
+    std::printf("%-34s %10s %8s\n", "search", "ms/step", "sweeps");
+    std::printf("%-34s %10.2f %8d\n", "reference (sequential)", refMs, refPasses);
+    std::printf("%-34s %10.2f %8d\n", "fused, one tensor after another", fusedMs, fusedPasses);
+    std::printf("%-34s %10.2f %8d\n", "fused, tensors side by side", fastMs, fastPasses);
+    std::printf("\nsame alpha for every tensor: %s\n",
+                refAlphas == fusedAlphas && refAlphas == fastAlphas ? "yes" : "NO");
     std::sort(fastAlphas.begin(), fastAlphas.end());
     std::printf("alpha: min %g, median %g, max %g\n", fastAlphas.front(),
                 fastAlphas[fastAlphas.size() / 2], fastAlphas.back());

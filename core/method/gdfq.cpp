@@ -267,15 +267,26 @@ GdfqStepStats Gdfq::step(bool trainStudent, bool calibrate, double lrG, double l
     lossS.backward();
     if (options_.gradientInundation) {
         lastCapped_ = 0;
-        sgd_->step(lrS, [&](size_t i, const at::Tensor& p, const at::Tensor& d) {
-            if (giSlot_[i] < 0)
-                return 1.0;
-            AlphaSearch search = options_.alphaSearch;
-            search.bits = giBits_[i];
-            const AlphaResult r = findAlpha(p, d, lrS, search);
-            lastAlphas_[giSlot_[i]] = r.alpha;
-            lastCapped_ += r.capped;
-            return r.alpha;
+        sgd_->step(lrS, [&](const std::vector<at::Tensor>& params,
+                            const std::vector<at::Tensor>& directions) {
+            std::vector<double> scale(params.size(), 1.0);
+            std::vector<AlphaTask> tasks;
+            std::vector<size_t> which;
+            for (size_t i = 0; i < params.size(); ++i) {
+                if (giSlot_[i] < 0 || !directions[i].defined())
+                    continue;
+                AlphaSearch search = options_.alphaSearch;
+                search.bits = giBits_[i];
+                tasks.push_back({params[i], directions[i], search});
+                which.push_back(i);
+            }
+            const std::vector<AlphaResult> found = findAlphas(tasks, lrS);
+            for (size_t k = 0; k < which.size(); ++k) {
+                lastAlphas_[giSlot_[which[k]]] = found[k].alpha;
+                lastCapped_ += found[k].capped;
+                scale[which[k]] = found[k].alpha;
+            }
+            return scale;
         });
     } else {
         sgd_->step(lrS);

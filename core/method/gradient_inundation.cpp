@@ -8,7 +8,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <exception>
 #include <functional>
+#include <mutex>
+#include <numeric>
 #include <vector>
 
 #include "../quant/uniform_quantizer.h"
@@ -84,46 +87,61 @@ inline float codeOf(float x, float s, float z, float half) {
     return q > half - 1.0f ? half - 1.0f : q;
 }
 
-// Eight α values per sweep: the inner loops over them have a fixed length and vectorize.
+// Up to eight α values per sweep: the inner loops over them have a fixed length and vectorize.
 constexpr int kLanes = 8;
 
-// Counts, for channels [begin, end), the codes that change for each of eight steps. Compiled
-// for AVX2 too where the CPU has it (exactly the same arithmetic, wider vectors).
-__attribute__((target_clones("avx2", "default"))) void countChannels(
-    const float* pd, const float* dd, const float* q0d, int64_t begin, int64_t end, int64_t width,
-    const float* step, float levels, float half, int64_t* changed) {
+// Counts, for channels [begin, end), the codes that change for each of `Lanes` steps.
+template <int Lanes>
+[[gnu::always_inline]] inline void countChannelsBody(const float* pd, const float* dd,
+                                                     const float* q0d, int64_t begin, int64_t end,
+                                                     int64_t width, const float* step, float levels,
+                                                     float half, int64_t* changed) {
     for (int64_t c = begin; c < end; ++c) {
         const float* x = pd + c * width;
         const float* g = dd + c * width;
         const float* q0 = q0d + c * width;
-        float lo[kLanes], hi[kLanes];
-        for (int a = 0; a < kLanes; ++a) {
+        float lo[Lanes], hi[Lanes];
+        for (int a = 0; a < Lanes; ++a) {
             lo[a] = x[0] - g[0] * step[a];
             hi[a] = lo[a];
         }
         for (int64_t i = 0; i < width; ++i) {
             const float xi = x[i], gi = g[i];
-            for (int a = 0; a < kLanes; ++a) {
+            for (int a = 0; a < Lanes; ++a) {
                 const float m = xi - gi * step[a];
                 lo[a] = m < lo[a] ? m : lo[a];
                 hi[a] = m > hi[a] ? m : hi[a];
             }
         }
-        float s[kLanes], z[kLanes];
-        for (int a = 0; a < kLanes; ++a) {
+        float s[Lanes], z[Lanes];
+        for (int a = 0; a < Lanes; ++a) {
             const Grid ga = gridOf(lo[a], hi[a], levels, half);
             s[a] = ga.s;
             z[a] = ga.z;
         }
-        int32_t count[kLanes] = {};
+        int32_t count[Lanes] = {};
         for (int64_t i = 0; i < width; ++i) {
             const float xi = x[i], gi = g[i], qi = q0[i];
-            for (int a = 0; a < kLanes; ++a)
+            for (int a = 0; a < Lanes; ++a)
                 count[a] += codeOf(xi - gi * step[a], s[a], z[a], half) != qi;
         }
-        for (int a = 0; a < kLanes; ++a)
+        for (int a = 0; a < Lanes; ++a)
             changed[a] += count[a];
     }
+}
+
+// Eight and four lanes, each compiled for AVX2 too where the CPU has it (exactly the same
+// arithmetic, wider vectors). Four lanes serve the last bisection levels, which need three points.
+__attribute__((target_clones("avx2", "default"))) void countChannels8(
+    const float* pd, const float* dd, const float* q0d, int64_t begin, int64_t end, int64_t width,
+    const float* step, float levels, float half, int64_t* changed) {
+    countChannelsBody<8>(pd, dd, q0d, begin, end, width, step, levels, half, changed);
+}
+
+__attribute__((target_clones("avx2", "default"))) void countChannels4(
+    const float* pd, const float* dd, const float* q0d, int64_t begin, int64_t end, int64_t width,
+    const float* step, float levels, float half, int64_t* changed) {
+    countChannelsBody<4>(pd, dd, q0d, begin, end, width, step, levels, half, changed);
 }
 
 // The codes of channels [begin, end) on their own min/max grid.
@@ -145,20 +163,24 @@ __attribute__((target_clones("avx2", "default"))) void channelCodes(const float*
     }
 }
 
-// perc for eight α values (step = α·lr as float) in two sweeps over p.
-void fractionsOfEight(const float* pd, const float* dd, const float* q0d, int64_t channels,
-                      int64_t width, const float (&step)[kLanes], int bits,
+// perc for `lanes` (4 or 8) α values (step = α·lr as float) in two sweeps over p.
+void fractionsOfLanes(const float* pd, const float* dd, const float* q0d, int64_t channels,
+                      int64_t width, const float (&step)[kLanes], int lanes, int bits,
                       int64_t (&changed)[kLanes]) {
     const float half = static_cast<float>(int64_t{1} << (bits - 1));
     const float levels = static_cast<float>((int64_t{1} << bits) - 1);
     std::atomic<int64_t> total[kLanes];
     for (auto& t : total)
         t = 0;
-    // Small tensors in one piece: a parallel region costs more than they do.
+    // Small tensors in one piece: a parallel region costs more than they do. Inside a parallel
+    // region (findAlphas' threads) this runs in one piece anyway.
     const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(width, 1));
     at::parallel_for(0, channels, grain, [&](int64_t begin, int64_t end) {
         int64_t local[kLanes] = {};
-        countChannels(pd, dd, q0d, begin, end, width, step, levels, half, local);
+        if (lanes <= 4)
+            countChannels4(pd, dd, q0d, begin, end, width, step, levels, half, local);
+        else
+            countChannels8(pd, dd, q0d, begin, end, width, step, levels, half, local);
         for (int a = 0; a < kLanes; ++a)
             total[a] += local[a];
     });
@@ -197,8 +219,8 @@ class Sweeper {
             for (size_t a = 0; a < kLanes; ++a)
                 step[a] = static_cast<float>(alphas[first + std::min(a, n - 1)] * lr_);
             int64_t changed[kLanes];
-            fractionsOfEight(P_.data_ptr<float>(), D_.data_ptr<float>(), Q0_.data_ptr<float>(),
-                             P_.size(0), P_.size(1), step, bits_, changed);
+            fractionsOfLanes(P_.data_ptr<float>(), D_.data_ptr<float>(), Q0_.data_ptr<float>(),
+                             P_.size(0), P_.size(1), step, n <= 4 ? 4 : kLanes, bits_, changed);
             for (size_t a = 0; a < n; ++a)
                 out.push_back(static_cast<double>(changed[a]) / static_cast<double>(p_.numel()));
         }
@@ -348,6 +370,45 @@ AlphaResult findAlpha(const at::Tensor& p, const at::Tensor& d, double lr, const
     }
     r.alpha = mid;
     return r;
+}
+
+std::vector<AlphaResult> findAlphas(const std::vector<AlphaTask>& tasks, double lr) {
+    std::vector<AlphaResult> out(tasks.size());
+    const int threads = at::get_num_threads();
+    const bool sideBySide = threads > 1 && tasks.size() > 1 && !at::in_parallel_region() &&
+                            std::all_of(tasks.begin(), tasks.end(), [](const AlphaTask& t) {
+                                return t.p.is_cpu() && t.p.scalar_type() == at::kFloat;
+                            });
+    if (!sideBySide) {
+        for (size_t k = 0; k < tasks.size(); ++k)
+            out[k] = findAlpha(tasks[k].p, tasks[k].d, lr, tasks[k].search);
+        return out;
+    }
+    // Largest first, taken by whichever thread is free: the sweeps of one tensor run in one
+    // piece inside the region, so no thread waits on another between sweeps.
+    std::vector<size_t> order(tasks.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return tasks[a].p.numel() > tasks[b].p.numel(); });
+    std::atomic<size_t> next{0};
+    std::mutex errorMutex;
+    std::exception_ptr error;
+#pragma omp parallel num_threads(threads)
+    {
+        for (size_t k = next++; k < order.size(); k = next++) {
+            const AlphaTask& t = tasks[order[k]];
+            try {
+                out[order[k]] = findAlpha(t.p, t.d, lr, t.search);
+            } catch (...) {
+                const std::lock_guard<std::mutex> lock(errorMutex);
+                if (!error)
+                    error = std::current_exception();
+            }
+        }
+    }
+    if (error)
+        std::rethrow_exception(error);
+    return out;
 }
 
 }  // namespace dfq::method

@@ -47,8 +47,17 @@ double codeChangeFraction(const at::Tensor& p, const at::Tensor& d, double lr, d
 AlphaResult referenceAlpha(const at::Tensor& p, const at::Tensor& d, double lr,
                            const AlphaSearch& search);
 // The same α with fused sweeps: the doubling ladder evaluated eight rungs per sweep, the
-// bisection one fused sweep per step.
+// bisection replayed on precomputed midpoints, three levels (seven points) per sweep.
 AlphaResult findAlpha(const at::Tensor& p, const at::Tensor& d, double lr,
                       const AlphaSearch& search);
+
+// One tensor's search in findAlphas.
+struct AlphaTask {
+    at::Tensor p, d;
+    AlphaSearch search;
+};
+// findAlpha for every task, with the same α each. Float32 CPU tensors are searched side by side,
+// one tensor per thread of LibTorch's pool, the largest first; other tensors (a GPU's) in turn.
+std::vector<AlphaResult> findAlphas(const std::vector<AlphaTask>& tasks, double lr);
 
 }  // namespace dfq::method

@@ -4,6 +4,8 @@
 #include <ATen/core/grad_mode.h>
 #include <c10/core/GradMode.h>
 
+#include "../error.h"
+
 namespace dfq::method {
 
 NesterovSgd::NesterovSgd(std::vector<at::Tensor> params, double momentum, double weightDecay,
@@ -24,8 +26,9 @@ void NesterovSgd::zeroGrad() {
     }
 }
 
-void NesterovSgd::step(double lr, const StepScale& scale) {
+void NesterovSgd::step(double lr, const StepScales& scales) {
     c10::NoGradGuard noGrad;
+    std::vector<at::Tensor> directions(params_.size());
     for (size_t i = 0; i < params_.size(); ++i) {
         at::Tensor& p = params_[i];
         if (!p.grad().defined())
@@ -37,9 +40,15 @@ void NesterovSgd::step(double lr, const StepScale& scale) {
             buffers_[i] = g.clone();
         else
             buffers_[i].mul_(momentum_).add_(g);
-        const at::Tensor d = g.add(buffers_[i], momentum_);
-        p.sub_(d, scale ? lr * scale(i, p, d) : lr);
+        directions[i] = g.add(buffers_[i], momentum_);
     }
+    const std::vector<double> factor =
+        scales ? scales(params_, directions) : std::vector<double>(params_.size(), 1.0);
+    if (factor.size() != params_.size())
+        throw Error("NesterovSgd: the step scales must give one factor per parameter");
+    for (size_t i = 0; i < params_.size(); ++i)
+        if (directions[i].defined())
+            params_[i].sub_(directions[i], lr * factor[i]);
 }
 
 }  // namespace dfq::method

@@ -14,12 +14,14 @@ class NesterovSgd {
   public:
     NesterovSgd(std::vector<at::Tensor> params, double momentum, double weightDecay,
                 std::vector<bool> decay = {});
-    // Scales one parameter's step: (index, parameter, update direction g + m * buf) -> factor.
-    using StepScale = std::function<double(size_t, const at::Tensor&, const at::Tensor&)>;
+    // Scales every parameter's step at once: (parameters, their update directions g + m * buf,
+    // undefined for a parameter without a gradient) -> one factor per parameter.
+    using StepScales = std::function<std::vector<double>(const std::vector<at::Tensor>&,
+                                                         const std::vector<at::Tensor>&)>;
 
     void zeroGrad();
-    // p -= lr * scale * (g + m * buf), scale 1 without `scale`.
-    void step(double lr, const StepScale& scale = {});
+    // p -= lr * scale * (g + m * buf), scale 1 without `scales`.
+    void step(double lr, const StepScales& scales = {});
     const std::vector<at::Tensor>& params() const { return params_; }
     const std::vector<at::Tensor>& momentumBuffers() const { return buffers_; }
     void setMomentumBuffers(std::vector<at::Tensor> buffers) { buffers_ = std::move(buffers); }

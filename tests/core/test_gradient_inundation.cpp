@@ -46,6 +46,8 @@ TEST(GradientInundation, FusedFractionsEqualTheTensorOps) {
 
 TEST(GradientInundation, FastSearchFindsTheReferenceAlpha) {
     int differentAlphas = 0, totalFast = 0, totalReference = 0;
+    std::vector<dfq::method::AlphaTask> tasks;
+    std::vector<dfq::method::AlphaResult> sequential;
     for (int seed = 0; seed < 60; ++seed) {
         at::manual_seed(seed);
         AlphaSearch s;
@@ -67,6 +69,16 @@ TEST(GradientInundation, FastSearchFindsTheReferenceAlpha) {
         differentAlphas += ref.alpha != 1.0;
         totalFast += fast.passes;
         totalReference += ref.passes;
+        tasks.push_back({p, d, s});
+        sequential.push_back(fast);
+    }
+    // All sixty searched side by side, as a student step does: the same α, cap and sweeps.
+    const auto sideBySide = dfq::method::findAlphas(tasks, 1e-4);
+    ASSERT_EQ(sideBySide.size(), tasks.size());
+    for (size_t k = 0; k < tasks.size(); ++k) {
+        EXPECT_EQ(sideBySide[k].alpha, sequential[k].alpha) << "task " << k;
+        EXPECT_EQ(sideBySide[k].capped, sequential[k].capped) << "task " << k;
+        EXPECT_EQ(sideBySide[k].passes, sequential[k].passes) << "task " << k;
     }
     // The cases cover the doubling and the bisection, and the fast search needs fewer sweeps.
     EXPECT_GT(differentAlphas, 20);

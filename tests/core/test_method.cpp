@@ -193,16 +193,31 @@ TEST(NesterovSgd, ScalesEachParametersStep) {
     dfq::method::NesterovSgd sgd({a, b}, 0.9, 0.0);
     a.mutable_grad() = at::tensor({0.5}, at::kDouble);
     b.mutable_grad() = at::tensor({0.5}, at::kDouble);
-    // buf = g = 0.5, d = g + 0.9 buf = 0.95; a's step is scaled by 3, b's is not.
+    // buf = g = 0.5, d = g + 0.9 buf = 0.95; a's step is scaled by 3, b's is not. A parameter
+    // without a gradient gets an undefined direction and keeps its value.
+    at::Tensor c = at::tensor({2.0}, at::kDouble).requires_grad_(true);
+    dfq::method::NesterovSgd withC({a, b, c}, 0.9, 0.0);
     std::vector<double> seen;
-    sgd.step(0.1, [&](size_t i, const at::Tensor&, const at::Tensor& d) {
-        seen.push_back(d.item<double>());
-        return i == 0 ? 3.0 : 1.0;
+    bool cUndefined = false;
+    withC.step(0.1, [&](const std::vector<at::Tensor>& params, const std::vector<at::Tensor>& d) {
+        EXPECT_EQ(params.size(), 3u);
+        for (size_t i = 0; i < 2; ++i)
+            seen.push_back(d[i].item<double>());
+        cUndefined = !d[2].defined();
+        return std::vector<double>{3.0, 1.0, 5.0};
     });
     EXPECT_NEAR(a.item<double>(), 1.0 - 0.1 * 3 * 0.95, 1e-12);
     EXPECT_NEAR(b.item<double>(), 1.0 - 0.1 * 0.95, 1e-12);
+    EXPECT_EQ(c.item<double>(), 2.0);
+    EXPECT_TRUE(cUndefined);
     ASSERT_EQ(seen.size(), 2u);
     EXPECT_NEAR(seen[0], 0.95, 1e-12);
+    // One factor per parameter, or a clear error.
+    a.mutable_grad() = at::tensor({0.5}, at::kDouble);
+    EXPECT_THROW(
+        sgd.step(0.1, [](const std::vector<at::Tensor>&,
+                         const std::vector<at::Tensor>&) { return std::vector<double>{}; }),
+        dfq::Error);
 }
 
 TEST(Gdfq, ShortRunBeatsThePtqBaseline) {
