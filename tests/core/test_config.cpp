@@ -223,6 +223,18 @@ TEST(Presets, QimeraPresetsAreTheirGdfqPresetsWithQimerasGenerator) {
     }
 }
 
+TEST(Presets, QimeraAitW3a3IsTheW4a4DemoAtThreeBits) {
+    const std::string dir = dfq::run::resourceDir() + "/presets/";
+    const auto w4 = dfq::run::loadExperimentConfig(dir + "demo-fmnist-qimera-ait-w4a4.yaml");
+    auto w3 = dfq::run::loadExperimentConfig(dir + "demo-fmnist-qimera-ait-w3a3.yaml");
+    EXPECT_EQ(w3.quantWeightBits, 3);
+    EXPECT_EQ(w3.quantActivationBits, 3);
+    w3.name = w4.name;
+    w3.quantWeightBits = w4.quantWeightBits;
+    w3.quantActivationBits = w4.quantActivationBits;
+    EXPECT_EQ(dfq::run::toYaml(w3), dfq::run::toYaml(w4));
+}
+
 TEST(Presets, AutoReconPresetsNameTheDerivedArchitectures) {
     const std::string dir = dfq::run::resourceDir() + "/presets/";
     const std::vector<std::pair<std::string, std::string>> presets = {
