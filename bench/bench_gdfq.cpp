@@ -3,12 +3,17 @@
 // per process to read its own peak).
 //
 //   bench_gdfq [--batch N]... [--iterations N] [--device cpu|cuda|auto]
-//              [--generator gdfq|qimera|autorecon] [--student kd|ait]
+//              [--generator gdfq|qimera|autorecon] [--student kd|ait] [--conv-time]
 //
 // gdfq: GDFQ's CIFAR generator (128 channels); qimera: the same with Qimera's CIFAR-10 settings
 // (p 0.4, K 2, 64-wide embedding, no mapping); autorecon: AutoReCon's derived c10 cells (64
-// channels). ait: AIT's student step with gradient inundation.
+// channels). ait: AIT's student step with gradient inundation. --conv-time (CPU) adds the time
+// spent inside convolutions, forward and backward, of each iteration: what the rest costs shows
+// how close the iteration is to the convolutions' floor (bench_floor).
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
+
+#include <chrono>
 
 #include <algorithm>
 #include <cstdio>
@@ -26,10 +31,45 @@
 using dfq::bench::median;
 using dfq::bench::peakMb;
 
+namespace {
+
+// Time inside convolution ops on this thread (CPU autograd runs the backward on it too),
+// counting nested convolution ops (conv2d -> convolution -> mkldnn_convolution) once.
+thread_local int convDepth = 0;
+thread_local std::chrono::steady_clock::time_point convStart;
+thread_local double convSeconds = 0;
+
+bool isConvolution(const at::RecordFunction& fn) {
+    const char* n = fn.name();
+    return std::strstr(n, "convolution") || std::strstr(n, "conv2d") || std::strstr(n, "slow_conv");
+}
+
+at::CallbackHandle timeConvolutions() {
+    return at::addThreadLocalCallback(
+        at::RecordFunctionCallback(
+            [](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
+                if (isConvolution(fn) && convDepth++ == 0)
+                    convStart = std::chrono::steady_clock::now();
+                return nullptr;
+            },
+            [](const at::RecordFunction& fn, at::ObserverContext*) {
+                if (isConvolution(fn) && --convDepth == 0)
+                    convSeconds +=
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - convStart)
+                            .count();
+            })
+            .scopes({at::RecordScope::FUNCTION, at::RecordScope::BACKWARD_FUNCTION}));
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
     std::vector<int64_t> batches;
     int iterations = 10;
     std::string deviceName = "cpu", generator = "gdfq", student = "kd";
+    bool convTime = false;
+    for (int i = 1; i < argc; ++i)
+        convTime = convTime || std::strcmp(argv[i], "--conv-time") == 0;
     for (int i = 1; i + 1 < argc; ++i) {
         if (std::strcmp(argv[i], "--generator") == 0)
             generator = argv[i + 1];
@@ -56,8 +96,10 @@ int main(int argc, char** argv) {
     std::printf("CIFAR ResNet-20 (1x1 projection shortcuts), W4A4, generator %s, student %s\n",
                 generator.c_str(), student.c_str());
     std::printf("median of %d iterations after 3 warm-up iterations\n\n", iterations);
-    std::printf("%6s %14s %14s %12s %14s\n", "batch", "generator ms", "student ms", "whole ms",
-                "peak RSS MB");
+    convTime = convTime && device.is_cpu();
+    const at::CallbackHandle convHandle = convTime ? timeConvolutions() : 0;
+    std::printf("%6s %14s %14s %12s %14s%s\n", "batch", "generator ms", "student ms", "whole ms",
+                "peak RSS MB", convTime ? "   in convs ms" : "");
 
     auto teacher = dfq::model::Model::load(DFQ_FIXTURES_DIR "/cifar_resnet20_b.traced.pt");
     dfq::model::ModelMeta meta;
@@ -84,15 +126,22 @@ int main(int argc, char** argv) {
         dfq::method::Gdfq gdfq(teacher, o);
         for (int i = 0; i < 3; ++i)
             gdfq.step(true, false, 1e-3, 1e-4);
-        std::vector<double> g, s, whole;
+        std::vector<double> g, s, whole, conv;
         for (int i = 0; i < iterations; ++i) {
+            const double convBefore = convSeconds;
             auto stats = gdfq.step(true, false, 1e-3, 1e-4);
             g.push_back(stats.generatorSeconds);
             s.push_back(stats.studentSeconds);
             whole.push_back(stats.generatorSeconds + stats.studentSeconds);
+            conv.push_back(convSeconds - convBefore);
         }
-        std::printf("%6lld %14.1f %14.1f %12.1f %14.0f\n", static_cast<long long>(batch),
+        std::printf("%6lld %14.1f %14.1f %12.1f %14.0f", static_cast<long long>(batch),
                     1e3 * median(g), 1e3 * median(s), 1e3 * median(whole), peakMb());
+        if (convTime)
+            std::printf(" %14.1f", 1e3 * median(conv));
+        std::printf("\n");
     }
+    if (convTime)
+        at::removeCallback(convHandle);
     return 0;
 }
