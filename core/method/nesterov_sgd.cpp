@@ -40,10 +40,15 @@ void NesterovSgd::step(double lr, const StepScales& scales) {
             buffers_[i] = g.clone();
         else
             buffers_[i].mul_(momentum_).add_(g);
-        directions[i] = g.add(buffers_[i], momentum_);
+        at::Tensor d = g.add(buffers_[i], momentum_);
+        if (!scales)
+            p.sub_(d, lr);  // nothing to wait for: no direction is kept
+        else
+            directions[i] = std::move(d);
     }
-    const std::vector<double> factor =
-        scales ? scales(params_, directions) : std::vector<double>(params_.size(), 1.0);
+    if (!scales)
+        return;
+    const std::vector<double> factor = scales(params_, directions);
     if (factor.size() != params_.size())
         throw Error("NesterovSgd: the step scales must give one factor per parameter");
     for (size_t i = 0; i < params_.size(); ++i)
