@@ -181,6 +181,21 @@ class Compiler {
     std::unordered_set<const Value*> isConstant_;
 };
 
+// Records `position` for every layer `ins` runs (inside its blocks too), and clears `resumable`
+// when one of its nodes writes to an input in place.
+void markLayers(const Interpreter::Code::Instr& ins, int position, std::vector<int>& positions,
+                bool& resumable) {
+    if (ins.layer >= 0)
+        positions[static_cast<size_t>(ins.layer)] = position;
+    if (const auto* schema = ins.node->maybeSchema())
+        for (const auto& arg : schema->arguments())
+            if (arg.alias_info() && arg.alias_info()->isWrite())
+                resumable = false;
+    for (const auto& block : ins.blocks)
+        for (const auto& inner : block.instrs)
+            markLayers(inner, position, positions, resumable);
+}
+
 }  // namespace
 
 Interpreter::Interpreter(std::shared_ptr<const Graph> graph, const ParamStore* params)
@@ -189,22 +204,50 @@ Interpreter::Interpreter(std::shared_ptr<const Graph> graph, const ParamStore* p
     compiler.compile(graph_->jitGraph()->block(), *code_);
     frameTemplate_.resize(compiler.slotCount());
     bnStats_.resize(graph_->countRole(LayerRole::BatchNorm));
+    layerPosition_.assign(graph_->layers().size(), -1);
+    for (size_t i = 0; i < code_->instrs.size(); ++i)
+        markLayers(code_->instrs[i], static_cast<int>(i), layerPosition_, resumable_);
 }
 
 Interpreter::~Interpreter() = default;
 Interpreter::Interpreter(Interpreter&&) noexcept = default;
 Interpreter& Interpreter::operator=(Interpreter&&) noexcept = default;
 
-at::Tensor Interpreter::forward(const at::Tensor& input) {
+void Interpreter::startFrame(const at::Tensor& input) {
     const auto& graphInputs = code_->inputs;
     if (graphInputs.size() != 2)
         throw Error(graph_->sourceName() + ": forward() takes " +
                     std::to_string(graphInputs.size() - 1) + " inputs; the workbench needs one");
     frame_ = frameTemplate_;
     frame_[graphInputs[1]] = input;
+}
+
+at::Tensor Interpreter::forward(const at::Tensor& input) {
+    startFrame(input);
+    return runTop(0, nullptr, nullptr);
+}
+
+at::Tensor Interpreter::forward(const at::Tensor& input, const std::vector<int>& snapshotAt,
+                                std::vector<Snapshot>& snapshots) {
+    startFrame(input);
+    return runTop(0, &snapshotAt, &snapshots);
+}
+
+at::Tensor Interpreter::resume(const Snapshot& from, const std::vector<int>& snapshotAt,
+                               std::vector<Snapshot>* snapshots) {
+    if (from.frame.size() != frameTemplate_.size() || from.position < 0 ||
+        static_cast<size_t>(from.position) > code_->instrs.size())
+        throw Error(graph_->sourceName() + ": the snapshot is not one of this model's");
+    frame_ = from.frame;
+    return runTop(static_cast<size_t>(from.position),
+                  snapshots && !snapshotAt.empty() ? &snapshotAt : nullptr, snapshots);
+}
+
+at::Tensor Interpreter::runTop(size_t begin, const std::vector<int>* snapshotAt,
+                               std::vector<Snapshot>* snapshots) {
     current_ = nullptr;
     try {
-        run(*code_);
+        run(*code_, begin, snapshotAt, snapshots);
     } catch (const Error&) {
         throw;
     } catch (const c10::Error& e) {
@@ -223,9 +266,18 @@ at::Tensor Interpreter::forward(const at::Tensor& input) {
     return out.toTensor();
 }
 
-void Interpreter::run(const Code& code) {
+void Interpreter::run(const Code& code, size_t begin, const std::vector<int>* snapshotAt,
+                      std::vector<Snapshot>* snapshots) {
     const auto& layers = graph_->layers();
-    for (const auto& ins : code.instrs) {
+    size_t nextSnapshot = 0;
+    for (size_t i = begin; i < code.instrs.size(); ++i) {
+        const auto& ins = code.instrs[i];
+        while (snapshotAt && nextSnapshot < snapshotAt->size() &&
+               (*snapshotAt)[nextSnapshot] <= static_cast<int>(i)) {
+            if ((*snapshotAt)[nextSnapshot] == static_cast<int>(i))
+                snapshots->push_back({static_cast<int>(i), frame_});
+            ++nextSnapshot;
+        }
         current_ = ins.node;
         switch (ins.kind) {
             case Kind::Op: {

@@ -40,10 +40,35 @@ class Interpreter {
     // naming the model file and the failing layer or op.
     at::Tensor forward(const at::Tensor& input);
 
+    // A forward pass paused before one top-level instruction: the values live at that point.
+    // Resuming it with other hooks re-runs only the rest of the graph, so a change at one layer
+    // costs the layers after it, not a whole forward pass.
+    struct Snapshot {
+        int position = 0;
+        std::vector<c10::IValue> frame;
+    };
+    // The top-level instruction that runs a layer (directly, or inside an If/Loop block there).
+    int positionOf(int layerIndex) const { return layerPosition_.at(layerIndex); }
+    // Whether snapshots hold their values unchanged until they are resumed: false when the
+    // graph still mutates a tensor in place (a later instruction could then alter a value a
+    // snapshot shares). Callers fall back to whole forward passes (position 0).
+    bool resumable() const { return resumable_; }
+    // forward(input), recording a snapshot before each position in `snapshotAt` (ascending;
+    // repeats allowed) into `snapshots`.
+    at::Tensor forward(const at::Tensor& input, const std::vector<int>& snapshotAt,
+                       std::vector<Snapshot>& snapshots);
+    // Continues a paused forward pass with the current hooks; records further snapshots at
+    // `snapshotAt` (ascending, none before from.position) when given. The snapshot is not
+    // changed.
+    at::Tensor resume(const Snapshot& from, const std::vector<int>& snapshotAt = {},
+                      std::vector<Snapshot>* snapshots = nullptr);
+
     void setHooks(LayerHooks* hooks) { hooks_ = hooks; }
+    LayerHooks* hooks() const { return hooks_; }
     // When on, every forward records the batch mean and biased variance of each BatchNorm
     // layer's input (graph-connected, so a loss on them reaches the input).
     void setBnProbe(bool on) { bnProbe_ = on; }
+    bool bnProbe() const { return bnProbe_; }
     // Indexed by Layer::roleIndex of the BN layers; from the last forward with the probe on.
     const std::vector<BnBatchStats>& bnStats() const { return bnStats_; }
 
@@ -53,7 +78,13 @@ class Interpreter {
     struct Code;  // compiled instructions, defined in the .cpp
 
   private:
-    void run(const Code& code);
+    // Runs instructions [begin, end) of `code`; at top level, records the snapshots asked for.
+    void run(const Code& code, size_t begin = 0, const std::vector<int>* snapshotAt = nullptr,
+             std::vector<Snapshot>* snapshots = nullptr);
+    void startFrame(const at::Tensor& input);
+    // Runs the top-level code from `begin` on the current frame and returns the output tensor.
+    at::Tensor runTop(size_t begin, const std::vector<int>* snapshotAt,
+                      std::vector<Snapshot>* snapshots);
 
     std::shared_ptr<const Graph> graph_;
     const ParamStore* params_;
@@ -65,6 +96,8 @@ class Interpreter {
     bool bnProbe_ = false;
     std::vector<BnBatchStats> bnStats_;
     const torch::jit::Node* current_ = nullptr;
+    std::vector<int> layerPosition_;
+    bool resumable_ = true;
 };
 
 }  // namespace dfq::model

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/csrc/jit/serialization/import.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -339,4 +340,30 @@ TEST(ModelErrors, NoBatchNormLoads) {
     c10::NoGradGuard noGrad;
     interp.forward(loadFixtureIo(fixturePath("nobn.io.pt")).input);
     EXPECT_TRUE(interp.bnStats().empty());
+}
+
+TEST(Interpreter, ResumingASnapshotGivesTheWholeForwardPass) {
+    at::NoGradGuard noGrad;
+    for (const char* file : {"cifar_resnet_a.traced.pt", "cifar_resnet_a.scripted.pt"}) {
+        auto m = dfq::model::Model::load(dfq::test::fixturePath(file));
+        dfq::model::Interpreter net(m.graph(), &m.params());
+        ASSERT_TRUE(net.resumable()) << file;
+        at::manual_seed(3);
+        const at::Tensor x = at::randn({4, 3, 32, 32});
+        const at::Tensor full = net.forward(x);
+        std::vector<int> positions;
+        for (const auto& l : m.graph()->layers())
+            positions.push_back(net.positionOf(l.index));
+        std::sort(positions.begin(), positions.end());
+        std::vector<dfq::model::Interpreter::Snapshot> snaps;
+        EXPECT_TRUE(at::equal(net.forward(x, positions, snaps), full)) << file;
+        ASSERT_EQ(snaps.size(), positions.size()) << file;
+        for (const auto& s : snaps)
+            EXPECT_TRUE(at::equal(net.resume(s), full)) << file << " from " << s.position;
+        // A resumed pass records later snapshots that resume to the same output.
+        std::vector<dfq::model::Interpreter::Snapshot> later;
+        net.resume(snaps.front(), {positions.back()}, &later);
+        ASSERT_EQ(later.size(), 1u);
+        EXPECT_TRUE(at::equal(net.resume(later.front()), full)) << file;
+    }
 }
