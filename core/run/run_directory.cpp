@@ -21,24 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string timestamp() {
-    const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-    std::tm local{};
-    localtime_r(&now, &local);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &local);
-    return buf;
-}
-
-std::string safeName(const std::string& name) {
-    std::string out;
-    for (char ch : name)
-        out += (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.')
-                   ? ch
-                   : '_';
-    return out.empty() ? "run" : out;
-}
-
 void openCsv(std::ofstream& out, const fs::path& path,
              std::ios::openmode mode = std::ios::out | std::ios::trunc) {
     out.open(path, mode);
@@ -97,6 +79,24 @@ std::string fmt(double v) {
 }
 
 }  // namespace
+
+std::string safeName(const std::string& name) {
+    std::string out;
+    for (char ch : name)
+        out += (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.')
+                   ? ch
+                   : '_';
+    return out.empty() ? "run" : out;
+}
+
+std::string timestamp() {
+    const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    std::tm local{};
+    localtime_r(&now, &local);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &local);
+    return buf;
+}
 
 void writeFileAtomically(const std::string& path, const std::string& text) {
     const std::string tmp = path + ".tmp" + std::to_string(::getpid());

@@ -54,6 +54,10 @@ class RunDirectory : public Observer {
          architectureHeader_ = false, boundaryHeader_ = false, featuresHeader_ = false;
 };
 
+// `name` with every character but letters, digits, '-', '_' and '.' replaced by '_'.
+std::string safeName(const std::string& name);
+// The local time as YYYYMMDD-HHMMSS, the prefix of run folder names.
+std::string timestamp();
 // Writes `text` to `path` through a temporary file and a rename.
 void writeFileAtomically(const std::string& path, const std::string& text);
 // A PNG grid of the batch (up to 8 per row, 2-pixel gaps).
