@@ -98,8 +98,8 @@ int main(int argc, char** argv) {
     std::printf("median of %d iterations after 3 warm-up iterations\n\n", iterations);
     convTime = convTime && device.is_cpu();
     const at::CallbackHandle convHandle = convTime ? timeConvolutions() : 0;
-    std::printf("%6s %14s %14s %12s %14s%s\n", "batch", "generator ms", "student ms", "whole ms",
-                "peak RSS MB", convTime ? "   in convs ms" : "");
+    std::printf("%6s %14s %14s %12s %14s %16s%s\n", "batch", "generator ms", "student ms",
+                "whole ms", "peak RSS MB", "layer probe ms", convTime ? "   in convs ms" : "");
 
     auto teacher = dfq::model::Model::load(DFQ_FIXTURES_DIR "/cifar_resnet20_b.traced.pt");
     dfq::model::ModelMeta meta;
@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
         dfq::method::Gdfq gdfq(teacher, o);
         for (int i = 0; i < 3; ++i)
             gdfq.step(true, false, 1e-3, 1e-4);
-        std::vector<double> g, s, whole, conv;
+        std::vector<double> g, s, whole, conv, probe;
         for (int i = 0; i < iterations; ++i) {
             const double convBefore = convSeconds;
             auto stats = gdfq.step(true, false, 1e-3, 1e-4);
@@ -134,9 +134,16 @@ int main(int argc, char** argv) {
             s.push_back(stats.studentSeconds);
             whole.push_back(stats.generatorSeconds + stats.studentSeconds);
             conv.push_back(convSeconds - convBefore);
+            // The live layer report a run makes every output.layers_every iterations.
+            const auto t0 = std::chrono::steady_clock::now();
+            const at::Tensor& x = gdfq.lastImages();
+            gdfq.probeLayers(x.narrow(0, 0, std::min<int64_t>(64, x.size(0))));
+            probe.push_back(
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         }
-        std::printf("%6lld %14.1f %14.1f %12.1f %14.0f", static_cast<long long>(batch),
-                    1e3 * median(g), 1e3 * median(s), 1e3 * median(whole), peakMb());
+        std::printf("%6lld %14.1f %14.1f %12.1f %14.0f %16.1f", static_cast<long long>(batch),
+                    1e3 * median(g), 1e3 * median(s), 1e3 * median(whole), peakMb(),
+                    1e3 * median(probe));
         if (convTime)
             std::printf(" %14.1f", 1e3 * median(conv));
         std::printf("\n");

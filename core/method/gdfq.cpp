@@ -457,6 +457,22 @@ std::pair<at::Tensor, at::Tensor> Gdfq::synthesize(int64_t n, bool superposed, u
     return {x, labels};
 }
 
+analysis::LayerProbeResult Gdfq::probeLayers(const at::Tensor& images) {
+    if (!probe_)
+        probe_ = std::make_unique<analysis::LayerProbe>(*teacherModel_.graph(), *quantizer_);
+    const bool calibrating = quantizer_->calibrating();
+    quantizer_->setCalibrating(false);
+    try {
+        auto r = probe_->probe(teacher_, studentNet_, quantizer_.get(), *teacherParams_,
+                               images.to(options_.device));
+        quantizer_->setCalibrating(calibrating);
+        return r;
+    } catch (...) {
+        quantizer_->setCalibrating(calibrating);
+        throw;
+    }
+}
+
 at::Tensor Gdfq::studentForward(const at::Tensor& x) {
     torch::NoGradGuard noGrad;
     quantizer_->setCalibrating(false);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "../analysis/layer_probe.h"
 #include "../gen/autorecon_generator.h"
 #include "../gen/gdfq_generator.h"
 #include "../model/interpreter.h"
@@ -129,6 +130,11 @@ class Gdfq {
     // Returns the images (on the device) and labels (CPU).
     std::pair<at::Tensor, at::Tensor> synthesize(int64_t n, bool superposed, uint64_t seed);
 
+    // The student against the teacher, layer by layer, on `images` (any device): per quantized
+    // layer the SQNR of its output, per BN layer the student's input statistics against the
+    // running ones. Leaves the activation ranges as they are.
+    analysis::LayerProbeResult probeLayers(const at::Tensor& images);
+
     // Student and teacher logits for real images (on the CPU), without gradients; the images
     // may be on any device, the logits come back on the CPU.
     at::Tensor studentForward(const at::Tensor& x);
@@ -204,6 +210,7 @@ class Gdfq {
     std::unique_ptr<torch::optim::Adam> adam_;
     std::unique_ptr<torch::optim::Adam> archAdam_;  // AutoReCon's search only
     std::unique_ptr<NesterovSgd> sgd_;
+    std::unique_ptr<analysis::LayerProbe> probe_;
     int64_t latentDim_ = 0;
     int classifierLayer_ = -1;  // index in the graph's layers of the teacher's classifier
     at::Tensor lastImages_, lastLabels_, lastTeacherLogits_, lastBnMeanMse_, lastBnVarMse_;

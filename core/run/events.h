@@ -120,6 +120,21 @@ struct FeatureMap {
     double explained = 0;        // variance share of the two components
 };
 
+// The student against the teacher, layer by layer, on the same images (docs/analysis.md): the
+// SQNR of each quantized layer's output, and per BatchNorm layer the mean squared distance of the
+// student's input mean and variance from the teacher's running statistics. Every
+// output.layers_every iterations on the iteration's synthetic batch, and after every evaluation
+// on the first evaluation images.
+struct LayerStats {
+    int64_t step = 0;
+    std::string source;               // "synthetic" or "real"
+    std::vector<std::string> layers;  // the quantizers, named as the analysis names them
+    std::vector<std::string> kinds;   // "weight" or "activation"
+    std::vector<double> sqnrDb;
+    std::vector<std::string> bnLayers;
+    std::vector<double> bnMeanMse, bnVarMse;
+};
+
 class Observer {
   public:
     virtual ~Observer() = default;
@@ -135,6 +150,7 @@ class Observer {
     virtual void onArchitecture(const ArchitectureStats&) {}
     virtual void onBoundary(const BoundarySweep&) {}
     virtual void onFeatures(const FeatureMap&) {}
+    virtual void onLayers(const LayerStats&) {}
     virtual void onLog(const std::string&) {}
     virtual void onFinish(const RunSummary&) {}
 };

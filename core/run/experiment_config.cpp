@@ -225,6 +225,13 @@ const std::vector<KeySpec>& schema() {
         {"output.bn_every", &C::outputBnEvery,
          "Iterations between BatchNorm-statistics reports (bn_match.csv, bn_channels.csv).", 1,
          1e9},
+        {"output.layers_every", &C::outputLayersEvery,
+         "Iterations between reports of the student against the teacher layer by layer "
+         "(layers.csv): the SQNR of every quantized layer's output and the student's "
+         "BatchNorm-input statistics, on up to 64 images of the iteration's synthetic batch (about "
+         "1 % of the training time at the default); the same on the first 256 evaluation images "
+         "after every evaluation. 0: never.",
+         0, 1e9},
         {"output.bn_channel_layers", &C::outputBnChannelLayers,
          "BatchNorm layers (module paths) whose per-channel batch mean and variance are reported "
          "against the running statistics. Empty: every BN layer when they hold at most 2,048 "

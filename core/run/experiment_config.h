@@ -94,6 +94,7 @@ struct ExperimentConfig {
     std::string outputDir = "runs";
     int64_t outputSampleEvery = 100;
     int64_t outputBnEvery = 10;
+    int64_t outputLayersEvery = 25;
     std::vector<std::string> outputBnChannelLayers;
 
     // model.path with `demo` resolved to the built-in teacher's file.

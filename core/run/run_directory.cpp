@@ -181,6 +181,8 @@ void RunDirectory::onResume(int64_t step, const RunSummary& soFar) {
         featuresHeader_ = reopenCsv(features_, "features.csv", nullptr);
     if (fs::exists(dir / "boundary.csv"))
         boundaryHeader_ = reopenCsv(boundary_, "boundary.csv", nullptr);
+    if (fs::exists(dir / "layers.csv"))
+        layersHeader_ = reopenCsv(layers_, "layers.csv", nullptr);
     if (fs::exists(dir / "architecture.csv"))
         architectureHeader_ = reopenCsv(architecture_, "architecture.csv", nullptr);
     // eval.csv: baselines the checkpoint knows, and evaluations up to its iteration.
@@ -290,6 +292,19 @@ void RunDirectory::onFeatures(const FeatureMap& f) {
         appendOptionalCsv(features_, featuresHeader_, "features.csv", "step,kind,label,x,y",
                           std::to_string(f.step) + ',' + std::to_string(f.kind[i]) + ',' +
                               std::to_string(f.label[i]) + ',' + fmt(f.x[i]) + ',' + fmt(f.y[i]));
+}
+
+void RunDirectory::onLayers(const LayerStats& l) {
+    // One row per quantizer (SQNR) and per BatchNorm layer (statistics) of the report.
+    const char* header = "step,source,layer,kind,sqnr_db,bn_mean_mse,bn_var_mse";
+    const std::string prefix = std::to_string(l.step) + ',' + l.source + ',';
+    for (size_t i = 0; i < l.layers.size(); ++i)
+        appendOptionalCsv(layers_, layersHeader_, "layers.csv", header,
+                          prefix + l.layers[i] + ',' + l.kinds[i] + ',' + fmt(l.sqnrDb[i]) + ",,");
+    for (size_t i = 0; i < l.bnLayers.size(); ++i)
+        appendOptionalCsv(
+            layers_, layersHeader_, "layers.csv", header,
+            prefix + l.bnLayers[i] + ",bn,," + fmt(l.bnMeanMse[i]) + ',' + fmt(l.bnVarMse[i]));
 }
 
 void RunDirectory::onArchitecture(const ArchitectureStats& a) {

@@ -9,7 +9,7 @@
 namespace dfq::run {
 
 // The run folder, written as the run goes (docs/run-folder.md): config.yaml (resolved),
-// metrics.csv, eval.csv, bn_match.csv, bn_channels.csv, rounding.csv, alpha.csv (AIT),
+// metrics.csv, eval.csv, bn_match.csv, bn_channels.csv, rounding.csv, layers.csv, alpha.csv (AIT),
 // samples/step-N.png, checkpoints/last.pt, quantized_student.pt, quantized_model.pt and
 // summary.json. CSV rows are flushed as they come; every other file is written to a temporary name
 // and renamed, so a crash never leaves a half-written file.
@@ -38,6 +38,7 @@ class RunDirectory : public Observer {
     void onArchitecture(const ArchitectureStats& a) override;
     void onBoundary(const BoundarySweep& b) override;
     void onFeatures(const FeatureMap& f) override;
+    void onLayers(const LayerStats& l) override;
     void onFinish(const RunSummary& s) override;
 
   private:
@@ -49,9 +50,10 @@ class RunDirectory : public Observer {
 
     std::string path_;
     std::ofstream metrics_, eval_, bnMatch_, bnChannels_, rounding_, alpha_, architecture_,
-        boundary_, features_;
+        boundary_, features_, layers_;
     bool bnHeader_ = false, roundingHeader_ = false, alphaHeader_ = false,
-         architectureHeader_ = false, boundaryHeader_ = false, featuresHeader_ = false;
+         architectureHeader_ = false, boundaryHeader_ = false, featuresHeader_ = false,
+         layersHeader_ = false;
 };
 
 // `name` with every character but letters, digits, '-', '_' and '.' replaced by '_'.

@@ -207,6 +207,20 @@ FeatureMap featureMap(method::Gdfq& g, const std::optional<data::Dataset>& real,
     return m;
 }
 
+LayerStats layerStats(const analysis::LayerProbeResult& r, int64_t step, const char* source) {
+    LayerStats s;
+    s.step = step;
+    s.source = source;
+    s.layers = r.names;
+    for (const auto k : r.kinds)
+        s.kinds.push_back(analysis::kindName(k));
+    s.sqnrDb = r.sqnrDb;
+    s.bnLayers = r.bnNames;
+    s.bnMeanMse = r.bnMeanMse;
+    s.bnVarMse = r.bnVarMse;
+    return s;
+}
+
 }  // namespace
 
 double multistepLr(double base, int64_t epoch, const std::vector<int64_t>& milestones,
@@ -434,6 +448,12 @@ RunSummary Trainer::run(RunControl* control) {
             c.scheduleCalibrationEpochs == 0 && step == searchSteps)
             calibrateFromFixedSet();
 
+        // The first evaluation images, for the layer-by-layer comparison after each evaluation.
+        at::Tensor realProbe;
+        if (evalData && evalData->size() > 0)
+            realProbe = data::preprocess(
+                evalData->images.narrow(0, 0, std::min<int64_t>(256, evalData->size())),
+                meta.inputShape, norm);
         quant::RoundingTracker rounding;
         const int64_t resumedAt = step;
         const auto loopStart = Clock::now();
@@ -511,6 +531,14 @@ RunSummary Trainer::run(RunControl* control) {
                     for (auto* o : observers_)
                         o->onBnMatch(bm);
                 }
+                if (c.outputLayersEvery > 0 && step % c.outputLayersEvery == 0) {
+                    const at::Tensor& x = gdfq.lastImages();
+                    const LayerStats ls = layerStats(
+                        gdfq.probeLayers(x.narrow(0, 0, std::min<int64_t>(64, x.size(0)))), step,
+                        "synthetic");
+                    for (auto* o : observers_)
+                        o->onLayers(ls);
+                }
                 // With Qimera, a sample point that drew a single-label batch is followed by the
                 // next superposed batch, so that boundary samples are shown as well.
                 const bool samplePoint = step % c.outputSampleEvery == 0;
@@ -560,6 +588,11 @@ RunSummary Trainer::run(RunControl* control) {
                 EvalStats es{epoch, step, r.top1, r.top5, summary.bestTop1, r.seconds};
                 for (auto* o : observers_)
                     o->onEval(es);
+                if (c.outputLayersEvery > 0 && realProbe.defined()) {
+                    const LayerStats ls = layerStats(gdfq.probeLayers(realProbe), step - 1, "real");
+                    for (auto* o : observers_)
+                        o->onLayers(ls);
+                }
             }
             saveCheckpoint();
         }

@@ -415,3 +415,90 @@ TEST(Analysis, AJobPlansForItsBudgetAndMeasuresOnRealData) {
     EXPECT_NE(test::errorOf([&] { run::AnalysisJob(q).run(); }).find("2.00 bits on average"),
               std::string::npos);
 }
+
+TEST(Analysis, TheLiveProbeComparesTheStudentWithTheTeacher) {
+    auto teacher = model::Model::load(run::demoTeacherPath());
+    method::GdfqOptions o;
+    o.batchSize = 8;
+    o.generatorChannels = 16;
+    o.quant.weightBits = 4;
+    o.quant.activationBits = 4;
+    at::manual_seed(1);
+    method::Gdfq g(teacher, o);
+    g.step(false, true, 1e-3, 0);  // calibrates the activation ranges on one batch
+    const at::Tensor x = g.lastImages();
+    const auto r = g.probeLayers(x);
+    const auto all = analysis::listQuantizers(*teacher.graph());
+    ASSERT_EQ(r.names.size(), all.size());
+    EXPECT_EQ(r.bnNames.size(),
+              static_cast<size_t>(teacher.graph()->countRole(model::LayerRole::BatchNorm)));
+    // The first conv's output by hand: FP input, weights on the 4-bit grid.
+    at::NoGradGuard noGrad;
+    const model::Layer* first = nullptr;
+    for (const auto& l : teacher.graph()->layers())
+        if (l.role == model::LayerRole::Conv && !first)
+            first = &l;
+    ASSERT_NE(first, nullptr);
+    EXPECT_EQ(r.names[0], first->path);
+    const at::Tensor& w = teacher.params().tensor(static_cast<size_t>(first->weightParam));
+    const auto grid = g.quantizer().weightGrid(w, 4);
+    const at::Tensor wq = quant::dequantize(quant::quantizeCodes(w, grid), grid);
+    const at::Tensor y = at::conv2d(x, w, {}, 1, 1), yq = at::conv2d(x, wq, {}, 1, 1);
+    EXPECT_NEAR(
+        r.sqnrDb[0],
+        analysis::sqnrDb(y.square().sum().item<double>(), (yq - y).square().sum().item<double>()),
+        1e-3);
+    for (double v : r.sqnrDb)
+        EXPECT_TRUE(std::isfinite(v) && v > 0);
+    for (size_t i = 0; i < r.bnMeanMse.size(); ++i)
+        EXPECT_TRUE(r.bnMeanMse[i] >= 0 && r.bnVarMse[i] >= 0);
+    // The probe leaves the student's activation ranges as they were.
+    const auto before = g.quantizer().activationRanges()[0].state();
+    g.probeLayers(x);
+    EXPECT_EQ(g.quantizer().activationRanges()[0].state().updates, before.updates);
+}
+
+TEST(Analysis, ARunReportsItsLayersLiveIntoLayersCsv) {
+    const std::string out = test::tempDir();
+    auto config = run::parseExperimentConfig(
+        "name: live", "live.yaml",
+        {"schedule.epochs=2", "schedule.iterations=4", "schedule.warmup_epochs=1",
+         "schedule.calibration_epochs=1", "generator.batch_size=8", "generator.channels=16",
+         "data.path=fashion-mnist", "data.limit=100", "output.layers_every=3"});
+    struct Layers : run::Observer {
+        std::vector<run::LayerStats> seen;
+        void onLayers(const run::LayerStats& l) override { seen.push_back(l); }
+    } rec;
+    run::RunDirectory dir(out, "live");
+    run::Trainer(config, {&dir, &rec}).run();
+    // Synthetic reports at steps 0, 3, 6; real ones after the two evaluations.
+    std::vector<int64_t> synthetic, real;
+    for (const auto& l : rec.seen)
+        (l.source == "synthetic" ? synthetic : real).push_back(l.step);
+    EXPECT_EQ(synthetic, (std::vector<int64_t>{0, 3, 6}));
+    EXPECT_EQ(real, (std::vector<int64_t>{3, 7}));
+    const auto& last = rec.seen.back();
+    auto teacher = model::Model::load(run::demoTeacherPath());
+    EXPECT_EQ(last.layers.size(), analysis::listQuantizers(*teacher.graph()).size());
+    EXPECT_EQ(last.kinds.front(), "weight");
+    EXPECT_EQ(last.bnLayers.size(),
+              static_cast<size_t>(teacher.graph()->countRole(model::LayerRole::BatchNorm)));
+    for (double v : last.sqnrDb)
+        EXPECT_TRUE(std::isfinite(v));
+    // layers.csv: one row per quantizer and per BN layer of each report.
+    std::ifstream in(dir.path() + "/layers.csv");
+    std::string line;
+    std::getline(in, line);
+    EXPECT_EQ(line, "step,source,layer,kind,sqnr_db,bn_mean_mse,bn_var_mse");
+    size_t rows = 0;
+    while (std::getline(in, line))
+        ++rows;
+    EXPECT_EQ(rows, rec.seen.size() * (last.layers.size() + last.bnLayers.size()));
+    // Never: no reports, no file.
+    const std::string quiet = test::tempDir();
+    run::RunDirectory none(quiet, "quiet");
+    run::Trainer(run::parseExperimentConfig(run::toYaml(config), "q", {"output.layers_every=0"}),
+                 {&none})
+        .run();
+    EXPECT_FALSE(std::filesystem::exists(none.path() + "/layers.csv"));
+}
