@@ -185,6 +185,11 @@ void ExperimentForm::setConfig(const run::ExperimentConfig& c) {
     emit modelChanged(model_->text());
 }
 
+void ExperimentForm::setLayerBits(const std::map<std::string, int64_t>& bits) {
+    base_.quantLayerBits = bits;
+    emit changed();
+}
+
 run::ExperimentConfig ExperimentForm::config() const {
     run::ExperimentConfig c = base_;
     // Through the schema's own parser, so the form's values get the CLI's validation and errors.

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <QWidget>
+#include <map>
 
 #include "core/run/experiment_config.h"
 
@@ -22,6 +23,9 @@ class ExperimentForm : public QWidget {
     // naming the key.
     run::ExperimentConfig config() const;
     void setEnabledForRun(bool running);
+    // quant.layer_bits (the form has no field of its own for it; the Model and Layers views
+    // edit it): kept with the other keys and announced by changed().
+    void setLayerBits(const std::map<std::string, int64_t>& bits);
 
   signals:
     void modelChanged(QString path);

@@ -26,11 +26,13 @@
 #include "architecture_view.h"
 #include "bn_view.h"
 #include "boundary_view.h"
+#include "core/analysis/mixed_precision.h"
 #include "core/error.h"
 #include "core/model/model_summary.h"
 #include "core/run/demo_teacher.h"
 #include "experiment_form.h"
 #include "feature_view.h"
+#include "layers_view.h"
 #include "loss_view.h"
 #include "model_view.h"
 #include "rounding_view.h"
@@ -70,12 +72,14 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     architecture_ = new ArchitectureView;
     boundary_ = new BoundaryView;
     features_ = new FeatureView;
+    layers_ = new LayersView;
     modelView_ = new ModelView;
     tabs_->addTab(losses_, tr("Losses"));
     tabs_->addTab(accuracy_, tr("Accuracy"));
     tabs_->addTab(bn_, tr("BN statistics"));
     tabs_->addTab(samples_, tr("Samples"));
     tabs_->addTab(rounding_, tr("Rounding"));
+    tabs_->addTab(layers_, tr("Layers"));
     tabs_->addTab(architecture_, tr("Architecture"));
     tabs_->addTab(boundary_, tr("Boundary"));
     tabs_->addTab(features_, tr("Features"));
@@ -123,7 +127,32 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     accuracy_->setComparisons(&comparisons_);
     connect(form_, &ExperimentForm::modelChanged, this, &MainWindow::loadModelSummary);
     connect(form_, &ExperimentForm::changed, this, &MainWindow::updateQuantizationColumn);
+    connect(
+        modelView_, &ModelView::layerBitsEdited, this,
+        [this](QString path, int bits) {
+            try {
+                auto layerBits = form_->config().quantLayerBits;
+                if (bits < 0)
+                    layerBits.erase(path.toStdString());
+                else
+                    layerBits[path.toStdString()] = bits;
+                form_->setLayerBits(layerBits);
+                statusBar()->showMessage(bits < 0
+                                             ? tr("%1: the experiment's weight bits").arg(path)
+                                             : tr("quant.layer_bits: %1 = %2")
+                                                   .arg(path)
+                                                   .arg(bits ? QString::number(bits) : tr("FP")),
+                                         5000);
+            } catch (const std::exception& e) {
+                showError(tr("The experiment is not valid"), QString::fromStdString(e.what()));
+            }
+        },
+        Qt::QueuedConnection);  // the table is refilled after the edit has ended
+    connect(
+        modelView_, &ModelView::invalidBits, this,
+        [this](QString message) { statusBar()->showMessage(message, 8000); }, Qt::QueuedConnection);
     connectController();
+    connectAnalysis();
 
     redrawTimer_.setInterval(40);
     connect(&redrawTimer_, &QTimer::timeout, this, &MainWindow::redraw);
@@ -149,7 +178,7 @@ MainWindow::~MainWindow() {
 }
 
 std::vector<PlotPanel*> MainWindow::plotPanels() const {
-    return {losses_, accuracy_, bn_, rounding_, architecture_, boundary_, features_};
+    return {losses_, accuracy_, bn_, rounding_, architecture_, boundary_, features_, layers_};
 }
 
 void MainWindow::buildMenus() {
@@ -290,6 +319,10 @@ void MainWindow::connectController() {
         data_.features = f;
         dirty_.features = true;
     });
+    connect(&c, &RunController::layers, this, [this](const run::LayerStats& l) {
+        data_.layers.push_back(l);
+        dirty_.layers = true;
+    });
     connect(boundary_, &BoundaryView::pairChanged, &c, &RunController::setBoundaryPair);
     connect(&c, &RunController::logLine, this, &MainWindow::appendLog);
     connect(&c, &RunController::finished, this, [this](const run::RunSummary& s) {
@@ -312,6 +345,112 @@ void MainWindow::connectController() {
     connect(&c, &RunController::failed, this,
             [this](QString message) { showError(tr("The run failed"), message); });
     connect(&c, &RunController::stateChanged, this, [this] { updateActions(); });
+}
+
+void MainWindow::connectAnalysis() {
+    auto& a = analysis_;
+    connect(layers_, &LayersView::analyzeRequested, this, &MainWindow::analyze);
+    connect(layers_, &LayersView::cancelRequested, &a, &AnalysisController::cancel);
+    connect(layers_, &LayersView::planRequested, &a, &AnalysisController::plan);
+    connect(layers_, &LayersView::measureRequested, this, [this] {
+        if (!data_.analysis)
+            return;
+        auto points = data_.analysis->points;
+        if (data_.analysis->hasPlan)
+            points.push_back(data_.analysis->plan);
+        analysis_.measure(points);
+    });
+    connect(layers_, &LayersView::planChosen, this, [this](std::map<std::string, int> bits) {
+        try {
+            std::map<std::string, int64_t> layerBits;
+            for (const auto& [name, b] : bits)
+                layerBits[name] = b;
+            form_->setLayerBits(layerBits);
+            appendLog(
+                tr("quant.layer_bits set from the analysis's plan (%1 layers)").arg(bits.size()));
+        } catch (const std::exception& e) {
+            showError(tr("The experiment is not valid"), QString::fromStdString(e.what()));
+        }
+    });
+    connect(&a, &AnalysisController::progress, layers_, &LayersView::setProgress);
+    connect(&a, &AnalysisController::logLine, this, &MainWindow::appendLog);
+    connect(&a, &AnalysisController::analyzed, this, [this](const analysis::AnalysisResult& r) {
+        data_.analysis = r;
+        analysisInMemory_ = true;
+        dirty_.layers = true;
+        updateAnalysisState();
+    });
+    connect(&a, &AnalysisController::planned, this, [this](const analysis::PlanPoint& p) {
+        if (!data_.analysis)
+            return;
+        data_.analysis->points.push_back(p);
+        dirty_.layers = true;
+        appendLog(tr("%1: %2 bits on average, %3 KiB")
+                      .arg(QString::fromStdString(p.label))
+                      .arg(p.avgWeightBits, 0, 'f', 3)
+                      .arg(p.sizeKiB, 0, 'f', 1));
+    });
+    connect(&a, &AnalysisController::measured, this,
+            [this](const std::vector<analysis::PlanPoint>& points) {
+                if (!data_.analysis)
+                    return;
+                analysis::applyMeasured(*data_.analysis, points);
+                dirty_.layers = true;
+                appendLog(tr("Measured %1 plans on the real data").arg(points.size()));
+            });
+    connect(&a, &AnalysisController::failed, this, [this](QString message) {
+        if (message.contains("cancelled")) {
+            layers_->setStatus(tr("Cancelled"));
+            appendLog(tr("The analysis was cancelled"));
+            return;
+        }
+        layers_->setStatus(tr("<font color='#c00'>failed</font>"));
+        showError(tr("The analysis failed"), message);
+    });
+    connect(&a, &AnalysisController::busyChanged, this, [this] {
+        updateAnalysisState();
+        updateActions();
+    });
+}
+
+void MainWindow::analyze(const QString& source, const std::vector<int>& bits) {
+    if (controller_.busy() || analysis_.busy())
+        return;
+    run::AnalysisRequest q;
+    try {
+        q.config = form_->config();
+    } catch (const std::exception& e) {
+        showError(tr("The experiment is not valid"), QString::fromStdString(e.what()));
+        return;
+    }
+    q.source = source.toStdString();
+    q.bits = bits;
+    if (source == "run") {
+        if (data_.folder.isEmpty()) {
+            showError(tr("No run folder"), tr("Open a run folder to analyze with its generator."));
+            return;
+        }
+        q.runFolder = data_.folder.toStdString();
+    }
+    const QString folder = QString::fromStdString(run::defaultAnalysisDir(q));
+    layers_->setStatus(tr("Analyzing…"));
+    layers_->setProgress(tr("starting"), 0, 1);
+    appendLog(tr("Analyzing %1 with %2 (bits %3)")
+                  .arg(QString::fromStdString(q.config.name), source, [&] {
+                      QStringList l;
+                      for (int b : bits)
+                          l << QString::number(b);
+                      return l.join(',');
+                  }()));
+    analysis_.start(q, folder);
+}
+
+void MainWindow::updateAnalysisState() {
+    const bool hasRunFolder =
+        !data_.folder.isEmpty() && QFileInfo::exists(data_.folder + "/checkpoints/last.pt");
+    layers_->setAnalysisState(analysis_.busy(), analysisInMemory_ && analysis_.hasJob(),
+                              analysisInMemory_ && analysis_.canMeasure(), hasRunFolder,
+                              controller_.busy());
 }
 
 void MainWindow::appendLog(const QString& line) {
@@ -420,6 +559,12 @@ void MainWindow::updateQuantizationColumn() {
 void MainWindow::startRun() {
     if (controller_.busy())
         return;
+    if (analysis_.busy()) {
+        showError(tr("An analysis is running"),
+                  tr("Wait for it or cancel it on the Layers view before starting a run: both "
+                     "use the same random generator and cores."));
+        return;
+    }
     run::ExperimentConfig c;
     try {
         c = form_->config();
@@ -433,6 +578,7 @@ void MainWindow::startRun() {
     data_.clear();
     data_.classNames = names;
     data_.totalSteps = c.scheduleEpochs * c.scheduleIterations;
+    analysisInMemory_ = false;
     dirty_.setAll();
     log_->clear();
     appendLog(tr("Starting %1").arg(QString::fromStdString(c.name)));
@@ -448,6 +594,8 @@ bool MainWindow::openRunFolder(const QString& folder) {
         const auto names = data_.classNames;
         data_ = readRunFolder(folder);
         data_.classNames = names;
+        analysisInMemory_ = false;
+        updateAnalysisState();
         const auto c = run::parseExperimentConfig(data_.configYaml.toStdString(),
                                                   (folder + "/config.yaml").toStdString());
         data_.totalSteps = c.scheduleEpochs * c.scheduleIterations;
@@ -491,9 +639,12 @@ void MainWindow::pollRunFolder() {
     try {
         const auto names = data_.classNames;
         const auto total = data_.totalSteps;
+        const auto analysis = data_.analysis;
         data_ = readRunFolder(watchedFolder_);
         data_.classNames = names;
         data_.totalSteps = total;
+        if (analysisInMemory_)
+            data_.analysis = analysis;
         dirty_.setAll();
         if (data_.summary && data_.summary->status != "running")
             folderTimer_.stop();
@@ -517,6 +668,7 @@ void MainWindow::redraw() {
     draw(bn_, dirty_.bn, [&] { bn_->refresh(data_); });
     draw(samples_, dirty_.samples, [&] { samples_->refresh(data_); });
     draw(rounding_, dirty_.rounding, [&] { rounding_->refresh(data_); });
+    draw(layers_, dirty_.layers, [&] { layers_->refresh(data_); });
     draw(architecture_, dirty_.architecture, [&] { architecture_->refresh(data_); });
     draw(boundary_, dirty_.boundary, [&] { boundary_->refresh(data_); });
     draw(features_, dirty_.features, [&] { features_->refresh(data_); });
@@ -528,6 +680,7 @@ void MainWindow::refreshAll() {
     bn_->refresh(data_);
     samples_->refresh(data_);
     rounding_->refresh(data_);
+    layers_->refresh(data_);
     architecture_->refresh(data_);
     boundary_->refresh(data_);
     features_->refresh(data_);
@@ -538,8 +691,8 @@ bool MainWindow::saveViewScreenshots(const QString& dir) {
     QDir().mkpath(dir);
     bool ok = true;
     const int keep = tabs_->currentIndex();
-    const QStringList names = {"losses",       "accuracy", "bn-statistics", "samples", "rounding",
-                               "architecture", "boundary", "features",      "model"};
+    const QStringList names = {"losses", "accuracy",     "bn-statistics", "samples",  "rounding",
+                               "layers", "architecture", "boundary",      "features", "model"};
     for (int i = 0; i < tabs_->count() && i < names.size(); ++i) {
         tabs_->setCurrentIndex(i);
         refreshAll();
@@ -548,6 +701,18 @@ bool MainWindow::saveViewScreenshots(const QString& dir) {
                 plot->replot(QCustomPlot::rpImmediateRefresh);
         QApplication::processEvents();
         ok = grab().save(dir + "/" + names[i] + ".png") && ok;
+        // The Layers view's pages too: layers-sensitivity.png, layers-layer.png, ...
+        if (tabs_->widget(i) == layers_) {
+            const QStringList pages = {"sensitivity", "layer", "mixed-precision", "live"};
+            for (int p = 0; p < layers_->pages()->count() && p < pages.size(); ++p) {
+                layers_->pages()->setCurrentIndex(p);
+                for (auto* plot : layers_->plots())
+                    plot->replot(QCustomPlot::rpImmediateRefresh);
+                QApplication::processEvents();
+                ok = grab().save(dir + "/layers-" + pages[p] + ".png") && ok;
+            }
+            layers_->pages()->setCurrentIndex(0);
+        }
     }
     tabs_->setCurrentIndex(keep);
     return ok;
@@ -564,6 +729,7 @@ void MainWindow::updateActions() {
         pause_->setChecked(false);
     }
     form_->setEnabledForRun(busy);
+    updateAnalysisState();
     switch (s) {
         case RunController::State::Idle:
             state_->setText(data_.summary
@@ -618,6 +784,8 @@ void MainWindow::closeEvent(QCloseEvent* e) {
         controller_.stop();
         controller_.wait(-1);
     }
+    analysis_.cancel();
+    analysis_.wait(-1);
     QSettings settings;
     settings.setValue("window/geometry", saveGeometry());
     settings.setValue("window/state", saveState());

@@ -4,6 +4,7 @@
 #include <QTimer>
 #include <vector>
 
+#include "analysis_controller.h"
 #include "run_controller.h"
 #include "run_data.h"
 
@@ -27,6 +28,7 @@ class RoundingView;
 class ArchitectureView;
 class BoundaryView;
 class FeatureView;
+class LayersView;
 class SamplesView;
 
 // The workbench window: the experiment form (left), the live views (centre), the log (bottom),
@@ -48,6 +50,8 @@ class MainWindow : public QMainWindow {
 
     // For tests and screenshots.
     RunController& controller() { return controller_; }
+    AnalysisController& analysisController() { return analysis_; }
+    LayersView* layersView() const { return layers_; }
     const RunData& data() const { return data_; }
     QTabWidget* views() const { return tabs_; }
     ExperimentForm* form() const { return form_; }
@@ -78,8 +82,14 @@ class MainWindow : public QMainWindow {
     void saveExperimentAs();
     void appendLog(const QString& line);
     void pollRunFolder();
+    void connectAnalysis();
+    void analyze(const QString& source, const std::vector<int>& bits);
+    void updateAnalysisState();
 
     RunController controller_;
+    AnalysisController analysis_;
+    // data_.analysis came from analysis_ (so plans and measurements can be added to it).
+    bool analysisInMemory_ = false;
     RunData data_;
     std::vector<RunData> comparisons_;
     Dirty dirty_;
@@ -100,6 +110,7 @@ class MainWindow : public QMainWindow {
     ArchitectureView* architecture_;
     BoundaryView* boundary_;
     FeatureView* features_;
+    LayersView* layers_;
     ModelView* modelView_;
     QPlainTextEdit* log_;
     QLabel* state_;

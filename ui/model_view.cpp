@@ -31,11 +31,41 @@ ModelView::ModelView(QWidget* parent) : QWidget(parent) {
     table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
     table_->horizontalHeader()->setStretchLastSection(true);
     table_->verticalHeader()->setVisible(false);
-    table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    // Only the weight bits of conv/linear rows can be edited: they write quant.layer_bits.
+    table_->setEditTriggers(QAbstractItemView::DoubleClicked | QAbstractItemView::EditKeyPressed |
+                            QAbstractItemView::SelectedClicked);
     table_->setAlternatingRowColors(true);
     table_->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 6);
     layout->addWidget(header_);
     layout->addWidget(table_, 1);
+    connect(table_, &QTableWidget::itemChanged, this, [this](QTableWidgetItem* item) {
+        if (filling_ || item->column() != kBitsColumn)
+            return;
+        const auto& layers = summary_.layers;
+        const int r = item->row();
+        if (r < 0 || r >= static_cast<int>(layers.size()) || !layers[r].quantizable)
+            return;
+        const QString text = item->text().trimmed();
+        bool ok = false;
+        int bits = text.toInt(&ok);
+        if (text.compare("fp", Qt::CaseInsensitive) == 0) {
+            ok = true;
+            bits = 0;
+        } else if (text.isEmpty()) {
+            ok = true;
+            bits = -1;
+        }
+        if (!ok || bits < -1 || bits > 16) {
+            // The old value comes back once the edit has ended.
+            QMetaObject::invokeMethod(
+                this, [this] { fill(); }, Qt::QueuedConnection);
+            emit invalidBits(tr("'%1' is not a weight bit-width: give 1..16, FP (or 0) for full "
+                                "precision, or nothing for the experiment's default")
+                                 .arg(text));
+            return;
+        }
+        emit layerBitsEdited(QString::fromStdString(layers[r].path), bits);
+    });
 }
 
 void ModelView::setMessage(const QString& text) {
@@ -66,6 +96,7 @@ void ModelView::fill() {
     const auto& s = summary_;
     if (s.path.empty())
         return;
+    filling_ = true;
     const QLocale locale;
     int64_t macs = 0;
     int firstQ = -1, lastQ = -1;
@@ -132,9 +163,16 @@ void ModelView::fill() {
             auto* item = new QTableWidgetItem(cells[c]);
             if (c >= 4 && c <= 6)
                 item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+            if (c != kBitsColumn || !l.quantizable)
+                item->setFlags(item->flags() & ~Qt::ItemIsEditable);
+            else
+                item->setToolTip(
+                    tr("Double-click to set this layer's weight bits "
+                       "(quant.layer_bits); FP keeps it in full precision"));
             table_->setItem(r, c, item);
         }
     }
+    filling_ = false;
 }
 
 }  // namespace dfq::ui

@@ -25,6 +25,13 @@ class ModelView : public QWidget {
                          const std::map<std::string, int64_t>& layerBits);
     const model::ModelSummary& summary() const { return summary_; }
     int rowCount() const;
+    QTableWidget* table() const { return table_; }
+    static constexpr int kBitsColumn = 6;
+
+  signals:
+    // A conv/linear row's weight bits were edited: bits 0 = full precision, -1 = no override.
+    void layerBitsEdited(QString path, int bits);
+    void invalidBits(QString message);
 
   private:
     void fill();
@@ -33,6 +40,7 @@ class ModelView : public QWidget {
     int weightBits_ = 4, activationBits_ = 4;
     std::string firstLast_ = "quantized";
     std::map<std::string, int64_t> layerBits_;
+    bool filling_ = false;
     QLabel* header_;
     QTableWidget* table_;
 };

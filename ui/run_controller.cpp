@@ -27,6 +27,7 @@ class Forwarder : public run::Observer {
     void onArchitecture(const run::ArchitectureStats& a) override { emit c_->architecture(a); }
     void onBoundary(const run::BoundarySweep& b) override { emit c_->boundary(b); }
     void onFeatures(const run::FeatureMap& f) override { emit c_->features(f); }
+    void onLayers(const run::LayerStats& l) override { emit c_->layers(l); }
     void onLog(const std::string& line) override { emit c_->logLine(QString::fromStdString(line)); }
     void onResume(int64_t step, const run::RunSummary&) override { firstStep_ = step; }
     void onStart(const std::string& yaml, int64_t total) override {
@@ -53,6 +54,7 @@ void registerTypes() {
     qRegisterMetaType<run::ArchitectureStats>();
     qRegisterMetaType<run::BoundarySweep>();
     qRegisterMetaType<run::FeatureMap>();
+    qRegisterMetaType<run::LayerStats>();
     qRegisterMetaType<run::RunSummary>();
     qRegisterMetaType<RunController::State>();
     done = true;

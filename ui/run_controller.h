@@ -16,6 +16,7 @@ Q_DECLARE_METATYPE(dfq::run::SampleBatch)
 Q_DECLARE_METATYPE(dfq::run::ArchitectureStats)
 Q_DECLARE_METATYPE(dfq::run::BoundarySweep)
 Q_DECLARE_METATYPE(dfq::run::FeatureMap)
+Q_DECLARE_METATYPE(dfq::run::LayerStats)
 Q_DECLARE_METATYPE(dfq::run::RunSummary)
 
 namespace dfq::run {
@@ -59,6 +60,7 @@ class RunController : public QObject {
     void architecture(dfq::run::ArchitectureStats stats);
     void boundary(dfq::run::BoundarySweep sweep);
     void features(dfq::run::FeatureMap map);
+    void layers(dfq::run::LayerStats stats);
     void logLine(QString line);
     // Every run that started ends with finished (status finished, cancelled, diverged or
     // failed); a run that could not start (bad model, data or configuration) ends with failed.

@@ -5,7 +5,9 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QTextStream>
+#include <limits>
 
+#include "core/analysis/report_io.h"
 #include "core/error.h"
 
 namespace dfq::ui {
@@ -74,6 +76,32 @@ void readBn(const QString& folder, RunData& d) {
 }
 
 }  // namespace
+
+std::vector<run::LayerStats> readLayersCsv(const QString& path) {
+    std::vector<run::LayerStats> out;
+    for (const auto& f : readCsv(path)) {
+        if (f.size() != 7 || f[0] == "step")
+            continue;
+        const int64_t step = f[0].toLongLong();
+        const std::string source = f[1].toStdString();
+        if (out.empty() || out.back().step != step || out.back().source != source) {
+            out.emplace_back();
+            out.back().step = step;
+            out.back().source = source;
+        }
+        run::LayerStats& l = out.back();
+        if (f[3] == "bn") {
+            l.bnLayers.push_back(f[2].toStdString());
+            l.bnMeanMse.push_back(num(f, 5));
+            l.bnVarMse.push_back(num(f, 6));
+        } else {
+            l.layers.push_back(f[2].toStdString());
+            l.kinds.push_back(f[3].toStdString());
+            l.sqnrDb.push_back(f[4] == "inf" ? std::numeric_limits<double>::infinity() : num(f, 4));
+        }
+    }
+    return out;
+}
 
 RunData readRunFolder(const QString& folder) {
     QFile config(folder + "/config.yaml");
@@ -193,6 +221,14 @@ RunData readRunFolder(const QString& folder) {
         d.features->label.push_back(f[2].toLongLong());
         d.features->x.push_back(static_cast<float>(num(f, 3)));
         d.features->y.push_back(static_cast<float>(num(f, 4)));
+    }
+    d.layers = readLayersCsv(folder + "/layers.csv");
+    // An analysis folder that cannot be read (still being written) is left out.
+    if (QFile::exists(folder + "/analysis/analysis.json")) {
+        try {
+            d.analysis = analysis::readAnalysisFolder((folder + "/analysis").toStdString());
+        } catch (const std::exception&) {
+        }
     }
     QFile derived(folder + "/architecture.txt");
     if (derived.open(QIODevice::ReadOnly))

@@ -5,6 +5,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/analysis/layer_report.h"
 #include "core/run/events.h"
 
 namespace dfq::ui {
@@ -32,6 +33,10 @@ struct RunData {
     std::optional<run::BoundarySweep> boundary;
     // The latest feature map (synthetic, boundary and real samples in the teacher's features).
     std::optional<run::FeatureMap> features;
+    // The student against the teacher layer by layer (synthetic and real reports, in order).
+    std::vector<run::LayerStats> layers;
+    // The per-layer analysis of this run (its analysis/ folder) or of the window's last one.
+    std::optional<analysis::AnalysisResult> analysis;
     std::optional<run::RunSummary> summary;
 
     void clear() { *this = RunData(); }
@@ -40,18 +45,22 @@ struct RunData {
 // Which parts changed since the views last drew.
 struct Dirty {
     bool losses = false, accuracy = false, bn = false, rounding = false, samples = false,
-         architecture = false, boundary = false, features = false;
+         architecture = false, boundary = false, features = false, layers = false;
     bool any() const {
         return losses || accuracy || bn || rounding || samples || architecture || boundary ||
-               features;
+               features || layers;
     }
     void setAll() {
-        losses = accuracy = bn = rounding = samples = architecture = boundary = features = true;
+        losses = accuracy = bn = rounding = samples = architecture = boundary = features = layers =
+            true;
     }
 };
 
 // Reads a run folder written by `dfq run` or the window (finished or still being written).
 // Throws dfq::Error when the folder has no config.yaml.
 RunData readRunFolder(const QString& folder);
+// The reports of a layers.csv (rows step,source,layer,kind,sqnr_db,bn_mean_mse,bn_var_mse), one
+// LayerStats per step and source; a missing file gives none.
+std::vector<run::LayerStats> readLayersCsv(const QString& path);
 
 }  // namespace dfq::ui

@@ -2,20 +2,25 @@
 #include <qcustomplot.h>
 
 #include <QApplication>
+#include <QComboBox>
 #include <QElapsedTimer>
 #include <QEventLoop>
 #include <QFile>
 #include <QFileInfo>
 #include <QMessageBox>
 #include <QTabWidget>
+#include <QTableWidget>
 #include <QTemporaryDir>
 #include <QTimer>
 #include <functional>
 
+#include "core/analysis/report_io.h"
+#include "core/run/analysis_job.h"
 #include "core/run/experiment_config.h"
 #include "ui/architecture_view.h"
 #include "ui/experiment_form.h"
 #include "ui/feature_view.h"
+#include "ui/layers_view.h"
 #include "ui/main_window.h"
 #include "ui/model_view.h"
 #include "ui/plot_panel.h"
@@ -82,7 +87,7 @@ TEST(Workbench, OpensWithTheDemoAndItsLayerTable) {
     EXPECT_EQ(w.form()->config().name, "demo-fmnist-gdfq-w4a4");
     ASSERT_TRUE(waitFor([&] { return w.modelView()->rowCount() > 0; }, 30000));
     EXPECT_EQ(w.modelView()->summary().meta.numClasses, 10);
-    EXPECT_EQ(w.views()->count(), 9);
+    EXPECT_EQ(w.views()->count(), 10);
 }
 
 TEST(Workbench, TheFormShowsAndReturnsEveryKeyItEdits) {
@@ -366,4 +371,194 @@ TEST(Workbench, ABadModelShowsAnErrorAndTheWindowSurvives) {
     ASSERT_TRUE(waitFor([&] { return !w.controller().busy(); }, 120000));
     ASSERT_TRUE(w.data().summary.has_value());
     EXPECT_EQ(w.data().summary->status, "finished");
+}
+
+namespace {
+
+int graphPoints(QCustomPlot* plot, int graph) {
+    return plot->graph(graph)->dataCount();
+}
+
+int barsPoints(QCustomPlot* plot, int plottable) {
+    return static_cast<QCPBars*>(plot->plottable(plottable))->dataCount();
+}
+
+}  // namespace
+
+TEST(Workbench, TheLayersViewShowsARunFoldersAnalysisAndLiveLayers) {
+    QTemporaryDir out;
+    MainWindow w;
+    loadTinyDemo(w, out.path(), 2, 4);
+    w.setExperiment(dfq::run::parseExperimentConfig(dfq::run::toYaml(w.form()->config()), "test",
+                                                    {"output.layers_every=2"}));
+    w.startRun();
+    ASSERT_TRUE(waitFor([&] { return !w.controller().busy(); }, 300000));
+    ASSERT_TRUE(w.lastError().isEmpty()) << w.lastError().toStdString();
+    const QString folder = w.data().folder;
+    // Live reports while it ran: synthetic every 2 iterations, real after each evaluation.
+    EXPECT_EQ(w.data().layers.size(), 4u + 2u);
+
+    // `dfq analyze RUN_FOLDER --budget-bits 3`, with small batches.
+    dfq::run::AnalysisRequest q;
+    q.config = w.form()->config();
+    q.runFolder = folder.toStdString();
+    q.bits = {2, 4, 8};
+    q.batches = 1;
+    q.batchSize = 16;
+    q.realImages = 32;
+    q.budgetBits = 3;
+    dfq::run::AnalysisJob job(q);
+    const auto result = job.run();
+    dfq::run::writeAnalysis(dfq::run::defaultAnalysisDir(q), result, q.config);
+
+    MainWindow again;
+    ASSERT_TRUE(again.openRunFolder(folder));
+    again.resize(1280, 800);
+    again.show();
+    again.views()->setCurrentWidget(again.layersView());
+    again.refreshAll();
+    auto* view = again.layersView();
+    const int quantizers = static_cast<int>(result.report.layers.size());
+    ASSERT_GT(quantizers, 10);
+    EXPECT_EQ(view->table()->rowCount(), quantizers);
+    EXPECT_EQ(view->bitsBox()->count(), 3);
+    auto barsData = [&](int k) {
+        int n = 0;
+        for (int i = 0; i < view->barsPlot()->plottableCount(); ++i)
+            if (auto* b = qobject_cast<QCPBars*>(view->barsPlot()->plottable(i)); b && k-- == 0)
+                n = b->dataCount();
+        return n;
+    };
+    EXPECT_EQ(barsData(0), quantizers);
+    EXPECT_EQ(barsData(1), quantizers);
+    auto* heat = view->heatMap();
+    EXPECT_EQ(heat->data()->keySize(), quantizers);
+    EXPECT_EQ(heat->data()->valueSize(), 3);
+    // Clicking the first conv shows its 16 channels and both histograms.
+    view->selectLayer("conv1");
+    EXPECT_EQ(view->selectedLayer(), "conv1");
+    EXPECT_EQ(barsPoints(view->channelsPlot(), 0), 16);
+    EXPECT_EQ(graphPoints(view->channelsPlot(), 0), 16);
+    EXPECT_EQ(graphPoints(view->histogramPlot(), 0), 64);
+    EXPECT_EQ(graphPoints(view->histogramPlot(), 1), 64);
+    // The table sorts by sensitivity: the largest KL first when sorted descending.
+    view->table()->sortItems(2, Qt::DescendingOrder);
+    const QString worst = view->table()->item(0, 0)->text();
+    double worstKl = 0;
+    for (const auto& l : result.report.layers)
+        worstKl = std::max(worstKl, l.isolated[0].kl);
+    for (const auto& l : result.report.layers) {
+        if (QString::fromStdString(l.name) == worst) {
+            EXPECT_DOUBLE_EQ(l.isolated[0].kl, worstKl);
+        }
+    }
+    // Mixed precision: uniform points, plans and the chosen one.
+    EXPECT_EQ(graphPoints(view->sizePlot(), 0), 3);
+    EXPECT_GT(graphPoints(view->sizePlot(), 1), 2);
+    EXPECT_EQ(graphPoints(view->sizePlot(), 3), 1);
+    EXPECT_EQ(view->planBox()->count(), static_cast<int>(result.points.size()) + 1);
+    // "Use this plan" fills quant.layer_bits with the plan asked for.
+    emit view->planChosen(result.plan.layerBits);
+    std::map<std::string, int> bits;
+    for (const auto& [k, v] : again.form()->config().quantLayerBits)
+        bits[k] = static_cast<int>(v);
+    EXPECT_EQ(bits, result.plan.layerBits);
+    // The live map: one row per quantizer, one column per synthetic report.
+    auto* live = static_cast<QCPColorMap*>(view->livePlot()->plottable(0));
+    EXPECT_EQ(live->data()->keySize(), 4);
+    EXPECT_EQ(live->data()->valueSize(), quantizers);
+    view->liveBox()->setCurrentIndex(1);
+    EXPECT_EQ(live->data()->keySize(), 2);
+    view->liveBox()->setCurrentIndex(2);
+    EXPECT_EQ(live->data()->valueSize(),
+              static_cast<int>(again.data().layers.back().bnLayers.size()));
+    EXPECT_GT(live->data()->valueSize(), 5);
+    // Every page draws something that is not blank.
+    QDir().mkpath(out.path() + "/shots");
+    ASSERT_TRUE(again.saveViewScreenshots(out.path() + "/shots"));
+    QImage page(out.path() + "/shots/layers-sensitivity.png");
+    ASSERT_FALSE(page.isNull());
+    EXPECT_GT(page.width(), 1000);
+    EXPECT_TRUE(view->csv().startsWith("quantizer,kind,bits"));
+}
+
+TEST(Workbench, TheWindowAnalyzesPlansAndMeasures) {
+    QTemporaryDir out;
+    MainWindow w;
+    loadTinyDemo(w, out.path());
+    w.setExperiment(dfq::run::parseExperimentConfig(
+        dfq::run::toYaml(w.form()->config()), "test",
+        {"schedule.warmup_epochs=0", "data.limit=100", "quant.activation_bits=4"}));
+    auto* view = w.layersView();
+    emit view->analyzeRequested("warmup", {2, 4});
+    EXPECT_TRUE(w.analysisController().busy());
+    ASSERT_TRUE(waitFor([&] { return !w.analysisController().busy(); }, 300000));
+    ASSERT_TRUE(w.lastError().isEmpty()) << w.lastError().toStdString();
+    ASSERT_TRUE(w.data().analysis.has_value());
+    EXPECT_EQ(w.data().analysis->report.bits, (std::vector<int>{2, 4}));
+    EXPECT_EQ(w.data().analysis->report.realImages, 100);
+    EXPECT_TRUE(QFile::exists(w.analysisController().folder() + "/analysis.csv"));
+    w.refreshAll();
+    EXPECT_GT(view->table()->rowCount(), 10);
+
+    const size_t before = w.data().analysis->points.size();
+    emit view->planRequested(3.0);
+    ASSERT_TRUE(waitFor([&] { return !w.analysisController().busy(); }, 300000));
+    ASSERT_EQ(w.data().analysis->points.size(), before + 1);
+    const auto& plan = w.data().analysis->points.back();
+    EXPECT_LE(plan.avgWeightBits, 3.0 + 1e-9);
+    emit view->measureRequested();
+    ASSERT_TRUE(waitFor([&] { return !w.analysisController().busy(); }, 300000));
+    for (const auto& p : w.data().analysis->points)
+        EXPECT_TRUE(p.measuredTop1 >= 0 && p.measuredTop1 <= 100) << p.label;
+    // The folder keeps the plan and the measurements.
+    const auto back =
+        dfq::analysis::readAnalysisFolder(w.analysisController().folder().toStdString());
+    ASSERT_EQ(back.points.size(), before + 1);
+    EXPECT_NEAR(back.points.back().measuredTop1, plan.measuredTop1, 1e-6);
+    // No run starts while an analysis runs.
+    emit view->analyzeRequested("warmup", {4});
+    ASSERT_TRUE(w.analysisController().busy());
+    w.startRun();
+    EXPECT_FALSE(w.controller().busy());
+    EXPECT_TRUE(hasVisibleMessageBox());
+    closeMessageBoxes();
+    ASSERT_TRUE(waitFor([&] { return !w.analysisController().busy(); }, 300000));
+}
+
+TEST(Workbench, EditingAModelRowsBitsSetsLayerBits) {
+    MainWindow w;
+    ASSERT_TRUE(w.openExperiment("demo"));
+    ASSERT_TRUE(waitFor([&] { return w.modelView()->rowCount() > 0; }, 30000));
+    auto* table = w.modelView()->table();
+    int row = -1;
+    for (int r = 0; r < table->rowCount(); ++r)
+        if (table->item(r, 0)->text() == "layer2.conv1")
+            row = r;
+    ASSERT_GE(row, 0);
+    auto* item = table->item(row, dfq::ui::ModelView::kBitsColumn);
+    ASSERT_TRUE(item->flags() & Qt::ItemIsEditable);
+    auto edit = [&](const QString& text) {
+        table->item(row, dfq::ui::ModelView::kBitsColumn)->setText(text);
+        QApplication::processEvents();
+    };
+    edit("2");
+    EXPECT_EQ(w.form()->config().quantLayerBits.at("layer2.conv1"), 2);
+    EXPECT_EQ(table->item(row, dfq::ui::ModelView::kBitsColumn)->text(), "2");
+    edit("FP");
+    EXPECT_EQ(w.form()->config().quantLayerBits.at("layer2.conv1"), 0);
+    EXPECT_EQ(table->item(row, dfq::ui::ModelView::kBitsColumn)->text(), "FP");
+    edit("");
+    EXPECT_EQ(w.form()->config().quantLayerBits.count("layer2.conv1"), 0u);
+    EXPECT_EQ(table->item(row, dfq::ui::ModelView::kBitsColumn)->text(), "4");
+    edit("seventeen");
+    EXPECT_EQ(w.form()->config().quantLayerBits.count("layer2.conv1"), 0u);
+    EXPECT_EQ(table->item(row, dfq::ui::ModelView::kBitsColumn)->text(), "4");
+    // Rows that are not conv/linear cannot be edited.
+    for (int r = 0; r < table->rowCount(); ++r) {
+        if (table->item(r, 1)->text().startsWith("BatchNorm")) {
+            EXPECT_FALSE(table->item(r, dfq::ui::ModelView::kBitsColumn)->flags() &
+                         Qt::ItemIsEditable);
+        }
+    }
 }
