@@ -442,7 +442,7 @@ void LayersView::selectLayer(const QString& name) {
 }
 
 void LayersView::refresh(const RunData& d) {
-    liveStats_ = d.layers;
+    liveStats_ = &d.layers;
     drawLive();
     const QString key = d.analysis ? keyOf(*d.analysis) : QString();
     if (key == resultKey_)
@@ -736,7 +736,8 @@ void LayersView::drawLive() {
     const int metric = liveBox_->currentData().toInt();
     const std::string source = metric == 1 ? "real" : "synthetic";
     std::vector<const run::LayerStats*> reports;
-    for (const auto& s : liveStats_)
+    static const std::vector<run::LayerStats> none;
+    for (const auto& s : liveStats_ ? *liveStats_ : none)
         if (metric >= 2 ? !s.bnLayers.empty() && s.source == "synthetic" : s.source == source)
             reports.push_back(&s);
     if (reports.empty()) {

@@ -78,7 +78,7 @@ class LayersView : public PlotPanel {
     const analysis::LayerRow* row(const QString& name) const;
 
     std::optional<analysis::AnalysisResult> result_;
-    std::vector<run::LayerStats> liveStats_;
+    const std::vector<run::LayerStats>* liveStats_ = nullptr;  // the shown run's reports
     QString resultKey_;
     QString selected_;
     bool filling_ = false;

@@ -138,7 +138,7 @@ struct LayerAnalyzer::Impl {
     AnalysisOptions options;
     model::ParamStore params;
     model::Interpreter net;
-    quant::StudentQuantizer reference;  // weight grids, and which layers quantize what
+    quant::StudentQuantizer reference;  // the weight grids of the configuration
     std::vector<Quantizer> quantizers;
     std::vector<int> positions;  // ascending, unique: where snapshots are taken
     AnalysisHooks hooks;
