@@ -455,6 +455,8 @@ int runAnalyze(const AnalyzeArgs& a) {
     if (bars.count(lastStage))
         bars[lastStage]->finish();
     dfq::run::writeAnalysis(outDir, result, q.config);
+    if (!result.planError.empty())
+        throw dfq::Error("analysis: " + result.planError + " (the analysis is in " + outDir + ")");
     if (a.json) {
         std::cout << dfq::analysis::analysisJson(result) << "\n";
         return 0;

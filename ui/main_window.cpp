@@ -375,6 +375,8 @@ void MainWindow::connectAnalysis() {
     connect(&a, &AnalysisController::progress, layers_, &LayersView::setProgress);
     connect(&a, &AnalysisController::logLine, this, &MainWindow::appendLog);
     connect(&a, &AnalysisController::analyzed, this, [this](const analysis::AnalysisResult& r) {
+        if (!r.planError.empty())
+            appendLog(tr("Mixed precision: %1").arg(QString::fromStdString(r.planError)));
         data_.analysis = r;
         analysisInMemory_ = true;
         dirty_.layers = true;

@@ -87,6 +87,7 @@ struct AnalysisResult {
     std::vector<PlanPoint> points;
     bool hasPlan = false;
     PlanPoint plan;
+    std::string planError;  // why the budget asked for has no plan (the rest is still there)
 };
 
 }  // namespace dfq::analysis

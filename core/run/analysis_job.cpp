@@ -265,18 +265,20 @@ AnalysisResult AnalysisJob::run(const AnalysisCallbacks& cb) {
                 points.push_back(*p);
     if (std::isfinite(q.budgetBits) || std::isfinite(q.budgetKiB)) {
         const auto p = m.plan(q.budgetBits, q.budgetKiB, cb);
-        if (!p) {
+        if (p) {
+            result.hasPlan = true;
+            result.plan = *p;
+        } else {
             const bool bySize = std::isfinite(q.budgetKiB);
             const double least =
                 static_cast<double>(lo) * static_cast<double>(result.report.weightParams());
-            throw Error(
-                "analysis: no plan fits the budget; the smallest, every weight at " +
-                std::to_string(lo) + " bits, needs " +
+            result.planError =
+                "no plan fits the budget; the smallest, every weight at " + std::to_string(lo) +
+                " bits, needs " +
                 (bySize ? fixed(analysis::sizeKiB(least, result.report.otherParams), 1) + " KiB"
-                        : fixed(static_cast<double>(lo), 2) + " bits on average"));
+                        : fixed(static_cast<double>(lo), 2) + " bits on average");
+            m.say(cb, result.planError);
         }
-        result.hasPlan = true;
-        result.plan = *p;
     }
     for (size_t i = 0; i < points.size(); ++i) {
         if (points[i].uniform)

@@ -60,7 +60,8 @@ class AnalysisJob {
     explicit AnalysisJob(AnalysisRequest request);
     ~AnalysisJob();
 
-    // Throws dfq::Error for a bad model, data, run folder, budget or a cancel.
+    // Throws dfq::Error for a bad model, data or run folder, or a cancel; a budget no plan fits
+    // leaves hasPlan false and says why in planError.
     analysis::AnalysisResult run(const AnalysisCallbacks& callbacks = {});
     // The plan for a budget (average weight bits, or a size in KiB when sizeKiB is not NaN) with
     // its predicted figures, after run(); none when no plan fits.
