@@ -296,15 +296,18 @@ void RunDirectory::onFeatures(const FeatureMap& f) {
 
 void RunDirectory::onLayers(const LayerStats& l) {
     // One row per quantizer (SQNR) and per BatchNorm layer (statistics) of the report.
-    const char* header = "step,source,layer,kind,sqnr_db,bn_mean_mse,bn_var_mse";
+    // Appended and flushed as one piece.
     const std::string prefix = std::to_string(l.step) + ',' + l.source + ',';
+    std::string rows;
     for (size_t i = 0; i < l.layers.size(); ++i)
-        appendOptionalCsv(layers_, layersHeader_, "layers.csv", header,
-                          prefix + l.layers[i] + ',' + l.kinds[i] + ',' + fmt(l.sqnrDb[i]) + ",,");
+        rows += (rows.empty() ? "" : "\n") + prefix + l.layers[i] + ',' + l.kinds[i] + ',' +
+                fmt(l.sqnrDb[i]) + ",,";
     for (size_t i = 0; i < l.bnLayers.size(); ++i)
-        appendOptionalCsv(
-            layers_, layersHeader_, "layers.csv", header,
-            prefix + l.bnLayers[i] + ",bn,," + fmt(l.bnMeanMse[i]) + ',' + fmt(l.bnVarMse[i]));
+        rows += (rows.empty() ? "" : "\n") + prefix + l.bnLayers[i] + ",bn,," +
+                fmt(l.bnMeanMse[i]) + ',' + fmt(l.bnVarMse[i]);
+    if (!rows.empty())
+        appendOptionalCsv(layers_, layersHeader_, "layers.csv",
+                          "step,source,layer,kind,sqnr_db,bn_mean_mse,bn_var_mse", rows);
 }
 
 void RunDirectory::onArchitecture(const ArchitectureStats& a) {

@@ -178,20 +178,69 @@ TEST(Analysis, ResumedAndWholePassesGiveTheSameTable) {
             EXPECT_DOUBLE_EQ(with.layers[q].cumulative[k].sqnrDb,
                              without.layers[q].cumulative[k].sqnrDb);
         }
-    // Cumulative at the last quantizer is the whole network quantized.
-    std::map<std::string, int> all;
-    for (const auto& l : with.layers)
-        if (l.kind == QuantizerKind::Weight)
-            all[l.name] = 2;
+    // Cumulative at the last quantizer is the whole network quantized: every weight on its
+    // 2-bit grid, every activation on the 2-bit grid of its FP range (min/max calibration).
+    at::NoGradGuard noGrad;
     analysis::AnalysisOptions o;
-    o.bits = {2, 4};
+    o.bits = {2};
+    o.calibration = quant::Calibration::MinMax;
     analysis::LayerAnalyzer a(m, o);
-    a.setInputs(randomBatches(2, 6, 9));
-    const auto whole = a.evaluate(all, 2);
-    // evaluate() calibrates the activations with the weights quantized, the cumulative pass on
-    // the FP network; with FP activations both are the same network.
-    const auto weightsOnly = a.evaluate(all, 0);
-    EXPECT_GT(whole.kl, weightsOnly.kl * 0.5);
+    const auto batches = randomBatches(2, 6, 9);
+    a.setInputs(batches);
+    const auto report = a.analyze();
+    model::Interpreter net(m.graph(), &m.params());
+    const auto refs = analysis::listQuantizers(*m.graph());
+    const size_t nLayers = m.graph()->layers().size();
+    std::vector<double> lo(nLayers, 0.0), hi(nLayers, 0.0);
+    std::vector<at::Tensor> fpLogits;
+    for (const auto& b : batches) {
+        OneQuantizer fp;
+        fp.outputs.resize(nLayers);
+        net.setHooks(&fp);
+        fpLogits.push_back(net.forward(b.images));
+        for (const auto& ref : refs)
+            if (ref.kind == QuantizerKind::Activation) {
+                const auto i = static_cast<size_t>(ref.layer);
+                lo[i] += fp.outputs[i].min().item<double>() / 2;
+                hi[i] += fp.outputs[i].max().item<double>() / 2;
+            }
+    }
+    struct AllQuantized : model::LayerHooks {
+        std::vector<at::Tensor> weights;
+        std::vector<quant::QuantGrid> grids;
+        at::Tensor weight(const model::Layer& l, const at::Tensor& w) override {
+            const auto& q = weights[static_cast<size_t>(l.index)];
+            return q.defined() ? q : w;
+        }
+        at::Tensor output(const model::Layer& l, const at::Tensor& y) override {
+            const auto& g = grids[static_cast<size_t>(l.index)];
+            return g.scale.defined() ? quant::dequantize(quant::quantizeCodes(y, g), g) : y;
+        }
+    } all;
+    all.weights.resize(nLayers);
+    all.grids.resize(nLayers);
+    quant::StudentQuantizer reference(*m.graph(), o.quant);
+    for (const auto& ref : refs) {
+        const auto i = static_cast<size_t>(ref.layer);
+        if (ref.kind == QuantizerKind::Weight) {
+            const at::Tensor& w =
+                m.params().tensor(static_cast<size_t>(m.graph()->layers()[i].weightParam));
+            const auto g = reference.weightGrid(w, 2);
+            all.weights[i] = quant::dequantize(quant::quantizeCodes(w, g), g);
+        } else {
+            all.grids[i] = quant::makeGrid(at::scalar_tensor(lo[i]), at::scalar_tensor(hi[i]), 2);
+        }
+    }
+    net.setHooks(&all);
+    double kl = 0, agree = 0;
+    for (size_t c = 0; c < batches.size(); ++c) {
+        const at::Tensor logits = net.forward(batches[c].images);
+        kl += analysis::klSum(fpLogits[c], logits);
+        agree += (logits.argmax(1) == fpLogits[c].argmax(1)).sum().item<double>();
+    }
+    EXPECT_NEAR(report.layers.back().cumulative[0].kl, kl / 12, 1e-6);
+    EXPECT_DOUBLE_EQ(report.layers.back().cumulative[0].agreement, 100.0 * agree / 12);
+    EXPECT_GT(report.layers.back().cumulative[0].kl, report.layers.back().isolated[0].kl);
     std::map<std::string, int> none;
     EXPECT_NEAR(a.evaluate(none, 0).kl, 0.0, 1e-12);
     EXPECT_DOUBLE_EQ(a.evaluate(none, 0).agreement, 100.0);
