@@ -596,7 +596,9 @@ std::function<at::Tensor(const at::Tensor&)> LayerAnalyzer::forwardFn(
     std::fill(h.captured.begin(), h.captured.end(), 0);
     m.configWeights.assign(m.quantizers.size(), at::Tensor());
     m.configGrids.assign(m.quantizers.size(), quant::QuantGrid());
-    for (const auto& [name, b] : weightBits) {
+    for (const auto& entry : weightBits) {
+        const std::string& name = entry.first;
+        const int b = entry.second;
         const auto it = std::find_if(m.quantizers.begin(), m.quantizers.end(), [&](const auto& q) {
             return q.kind == QuantizerKind::Weight && q.name == name;
         });
