@@ -4,9 +4,11 @@
 
 #include <filesystem>
 #include <functional>
+#include <sstream>
 #include <unordered_map>
 
 #include "../error.h"
+#include "../safe_io.h"
 
 namespace dfq::model {
 
@@ -112,15 +114,15 @@ void exportTorchScript(const Graph& graph, const ParamStore& params,
     module.type()->addMethod(fn);
     module.setattr("training", false);
 
-    const std::string tmp = path + ".tmp";
+    // Serialized in memory, then written with checked writes and its SHA-256 beside it, so a
+    // full disk is an error naming the file and never leaves half a file behind.
+    std::ostringstream bytes;
     try {
-        module.save(tmp, {{"dfq_meta.json", meta.toJson()}});
-        std::filesystem::rename(tmp, path);
+        module.save(bytes, {{"dfq_meta.json", meta.toJson()}});
     } catch (const std::exception& e) {
-        std::error_code ec;
-        std::filesystem::remove(tmp, ec);
         throw Error("TorchScript export to " + path + " failed: " + e.what());
     }
+    io::writeFileWithChecksum(path, bytes.str());
 }
 
 }  // namespace dfq::model

@@ -17,8 +17,10 @@ namespace dfq::model {
 class Model {
   public:
     // Loads a TorchScript file (traced or scripted) and its optional `dfq_meta.json`. Throws
-    // dfq::Error naming the file and the cause.
-    static Model load(const std::string& path);
+    // dfq::Error naming the file and the cause. The archive's CRC-32s and, when a
+    // `<path>.sha256` is beside it, its SHA-256 are checked first (`verifyIntegrity`; off only
+    // to fuzz the importer behind the check).
+    static Model load(const std::string& path, bool verifyIntegrity = true);
 
     const std::string& path() const { return path_; }
     const ModelMeta& meta() const { return meta_; }

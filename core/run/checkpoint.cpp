@@ -7,11 +7,14 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <sstream>
 
 #include "../error.h"
 #include "../method/gdfq.h"
 #include "../model/export.h"
 #include "../model/model.h"
+#include "../safe_io.h"
+#include "../zip_check.h"
 
 namespace dfq::run {
 
@@ -19,20 +22,20 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Saves through a temporary file and a rename, so a crash never leaves half a file.
+// Serializes in memory, then writes with checked writes through a temporary file and a rename,
+// with the file's SHA-256 beside it (io::writeFileWithChecksum): a full disk is an error naming
+// the file, and neither a crash nor a failed write leaves half a file behind.
 void saveAtomically(torch::serialize::OutputArchive& archive, const std::string& path) {
     std::error_code ec;
     if (fs::path(path).has_parent_path())
         fs::create_directories(fs::path(path).parent_path(), ec);
-    const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+    std::ostringstream bytes;
     try {
-        archive.save_to(tmp);
+        archive.save_to(bytes);
     } catch (const c10::Error& e) {
         throw Error(path + ": cannot write (" + e.what_without_backtrace() + ")");
     }
-    fs::rename(tmp, path, ec);
-    if (ec)
-        throw Error(path + ": cannot write (" + ec.message() + ")");
+    io::writeFileWithChecksum(path, bytes.str());
 }
 
 c10::IValue readValue(torch::serialize::InputArchive& a, const std::string& key) {
@@ -56,6 +59,10 @@ void writeCheckpoint(const std::string& path, const std::string& configYaml,
     archive.write("ptq_top1", c10::IValue(summary.ptqTop1));
     archive.write("best_top1", c10::IValue(summary.bestTop1));
     archive.write("last_top1", c10::IValue(summary.lastTop1));
+    std::string warnings;
+    for (const auto& w : summary.warnings)
+        warnings += w + "\n";
+    archive.write("warnings", c10::IValue(warnings));
     {
         auto gen = at::detail::getDefaultCPUGenerator();
         std::lock_guard<std::mutex> lock(gen.mutex());
@@ -72,6 +79,10 @@ ResumeState loadCheckpoint(const std::string& path, const std::string& configYam
         throw Error(path +
                     ": no checkpoint here (a run writes one at the end of every epoch "
                     "and when it is cancelled)");
+    // A damaged checkpoint would resume silently with wrong weights: its SHA-256 and the CRCs of
+    // its members are checked first.
+    verifyZipFile(path);
+    io::verifyChecksum(path);
     torch::serialize::InputArchive archive, method;
     try {
         archive.load_from(path);
@@ -94,6 +105,12 @@ ResumeState loadCheckpoint(const std::string& path, const std::string& configYam
     r.summary.bestTop1 = readValue(archive, "best_top1").toDouble();
     r.summary.lastTop1 = readValue(archive, "last_top1").toDouble();
     r.summary.iterations = r.step;
+    c10::IValue warnings;
+    if (archive.try_read("warnings", warnings) && warnings.isString()) {
+        std::istringstream lines(warnings.toStringRef());
+        for (std::string line; std::getline(lines, line);)
+            r.summary.warnings.push_back(line);
+    }
     archive.read("method", method);
     gdfq.loadState(method);
     at::Tensor rng;

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <random>
+#include <sstream>
 
 #include "../data/dataset.h"
 #include "../data/evaluator.h"
@@ -17,6 +18,7 @@
 #include "../error.h"
 #include "../json_writer.h"
 #include "../method/nesterov_sgd.h"
+#include "../safe_io.h"
 
 namespace dfq::run {
 
@@ -249,15 +251,13 @@ DemoTeacherResult trainDemoTeacher(const DemoTeacherOptions& o, const DemoTeache
     const fs::path out(o.outPath);
     if (out.has_parent_path())
         fs::create_directories(out.parent_path());
-    const std::string tmp = o.outPath + ".tmp" + std::to_string(::getpid());
+    std::ostringstream bytes;
     try {
-        net.save(tmp, {{"dfq_meta.json", metaJson(o, result)}});
-        fs::rename(tmp, out);
+        net.save(bytes, {{"dfq_meta.json", metaJson(o, result)}});
     } catch (const std::exception& e) {
-        std::error_code ec;
-        fs::remove(tmp, ec);
         throw Error(o.outPath + ": cannot write the model (" + e.what() + ")");
     }
+    io::writeFileWithChecksum(o.outPath, bytes.str());
     return result;
 }
 

@@ -88,6 +88,8 @@ struct RunSummary {
     std::string status = "running";  // finished | cancelled | diverged | failed
     std::string error;               // why, when diverged or failed
     std::string modelSha256;
+    // What the run noticed but did not stop for, such as a collapsing generator (CollapseMonitor).
+    std::vector<std::string> warnings;
 };
 
 // AutoReCon's architecture search: per edge, the candidates' probabilities softmax(logits);
