@@ -14,6 +14,7 @@
 #include "../error.h"
 #include "../json_writer.h"
 #include "../runtime.h"
+#include "../safe_io.h"
 
 namespace dfq::run {
 
@@ -21,11 +22,18 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void openCsv(std::ofstream& out, const fs::path& path,
-             std::ios::openmode mode = std::ios::out | std::ios::trunc) {
-    out.open(path, mode);
-    if (!out)
-        throw Error(path.string() + ": cannot write");
+void openCsv(io::AppendFile& out, const fs::path& path, bool truncate = true) {
+    out.open(path.string(), truncate);
+}
+
+// Comma-joined fields, each streamed as it is: row(a, b, c) == "a,b,c\n".
+template <typename... T>
+std::string row(const T&... fields) {
+    std::ostringstream out;
+    int i = 0;
+    ((out << (i++ ? "," : "") << fields), ...);
+    out << '\n';
+    return out.str();
 }
 
 constexpr const char* kMetricsHeader =
@@ -39,27 +47,36 @@ constexpr const char* kBnChannelsHeader =
 // whether the file has a header.
 bool filterCsv(const fs::path& path,
                const std::function<bool(const std::vector<std::string>&)>& keep) {
-    std::ifstream in(path);
-    if (!in)
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec))
         return false;
-    std::string line, out;
-    bool header = false, first = true;
-    while (std::getline(in, line)) {
-        if (first) {
-            first = false;
+    const std::string text = io::readFile(path.string(), int64_t{1} << 40, "CSV file");
+    auto split = [](const std::string& line) {
+        std::vector<std::string> fields;
+        size_t from = 0;
+        for (size_t comma; (comma = line.find(',', from)) != std::string::npos; from = comma + 1)
+            fields.push_back(line.substr(from, comma - from));
+        fields.push_back(line.substr(from));
+        return fields;
+    };
+    std::string out;
+    size_t columns = 0;
+    bool header = false;
+    // Only lines that end in a newline are whole: a crash or a full disk may have cut the last.
+    for (size_t from = 0, end; (end = text.find('\n', from)) != std::string::npos; from = end + 1) {
+        const std::string line = text.substr(from, end - from);
+        if (!header) {
             header = true;
+            columns = split(line).size();
             out += line + "\n";
             continue;
         }
-        std::vector<std::string> fields;
-        std::stringstream ss(line);
-        for (std::string f; std::getline(ss, f, ',');)
-            fields.push_back(f);
-        // A row cut short by a crash has fewer fields than its neighbours; drop it.
-        if (!fields.empty() && !line.empty() && keep(fields))
+        // A torn row (cut short and then continued by a later append) has another number of
+        // fields than the header; drop it.
+        const std::vector<std::string> fields = split(line);
+        if (!line.empty() && fields.size() == columns && keep(fields))
             out += line + "\n";
     }
-    in.close();
     writeFileAtomically(path.string(), out);
     return header;
 }
@@ -99,18 +116,7 @@ std::string timestamp() {
 }
 
 void writeFileAtomically(const std::string& path, const std::string& text) {
-    const std::string tmp = path + ".tmp" + std::to_string(::getpid());
-    {
-        std::ofstream out(tmp, std::ios::binary);
-        out << text;
-        out.flush();
-        if (!out)
-            throw Error(path + ": cannot write");
-    }
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec)
-        throw Error(path + ": cannot write (" + ec.message() + ")");
+    io::writeFileAtomically(path, text);
 }
 
 void writeSampleGrid(const std::string& path, const SampleBatch& s) {
@@ -126,49 +132,81 @@ void writeSampleGrid(const std::string& path, const SampleBatch& s) {
                       canvas.begin() + ((y0 + y) * w + x0) * s.channels);
         }
     }
-    const std::string tmp = path + ".tmp.png";
-    if (!stbi_write_png(tmp.c_str(), static_cast<int>(w), static_cast<int>(h),
-                        static_cast<int>(s.channels), canvas.data(),
-                        static_cast<int>(w * s.channels)))
-        throw Error(path + ": cannot write the sample grid");
-    fs::rename(tmp, path);
+    std::string png;
+    const int ok = stbi_write_png_to_func(
+        [](void* context, void* data, int size) {
+            static_cast<std::string*>(context)->append(static_cast<const char*>(data),
+                                                       static_cast<size_t>(size));
+        },
+        &png, static_cast<int>(w), static_cast<int>(h), static_cast<int>(s.channels), canvas.data(),
+        static_cast<int>(w * s.channels));
+    if (!ok)
+        throw Error(path + ": cannot encode the sample grid");
+    io::writeFileAtomically(path, png);
 }
 
 RunDirectory::RunDirectory(const std::string& parent, const std::string& name,
                            const std::string& exactPath) {
-    path_ = exactPath.empty() ? (fs::path(parent) / (timestamp() + "-" + safeName(name))).string()
-                              : exactPath;
     std::error_code ec;
+    if (!exactPath.empty()) {
+        path_ = exactPath;
+        fs::create_directories(path_, ec);
+        if (ec)
+            throw Error(path_ + ": cannot create the run folder (" + ec.message() + ")");
+    } else {
+        // Created exclusively: a run started in the same second with the same name gets the
+        // next free suffix instead of sharing the folder.
+        const fs::path base = fs::path(parent) / (timestamp() + "-" + safeName(name));
+        if (!parent.empty())
+            fs::create_directories(parent, ec);
+        for (int n = 1;; ++n) {
+            path_ = base.string() + (n > 1 ? "-" + std::to_string(n) : "");
+            if (fs::create_directory(path_, ec))
+                break;
+            if (ec || n >= 1000)
+                throw Error(path_ + ": cannot create the run folder (" +
+                            (ec ? ec.message() : "too many runs of this name this second") + ")");
+        }
+    }
+    lock_ = std::make_unique<io::FolderLock>(path_);
     fs::create_directories(fs::path(path_) / "samples", ec);
     if (ec)
         throw Error(path_ + ": cannot create the run folder (" + ec.message() + ")");
     openCsv(metrics_, fs::path(path_) / "metrics.csv");
-    metrics_ << kMetricsHeader;
+    metrics_.append(kMetricsHeader);
     openCsv(eval_, fs::path(path_) / "eval.csv");
-    eval_ << kEvalHeader;
+    eval_.append(kEvalHeader);
     openCsv(bnMatch_, fs::path(path_) / "bn_match.csv");
     openCsv(bnChannels_, fs::path(path_) / "bn_channels.csv");
-    bnChannels_ << kBnChannelsHeader;
+    bnChannels_.append(kBnChannelsHeader);
     openCsv(rounding_, fs::path(path_) / "rounding.csv");
 }
 
+RunDirectory::~RunDirectory() = default;
+RunDirectory::RunDirectory(RunDirectory&&) noexcept = default;
+RunDirectory& RunDirectory::operator=(RunDirectory&&) noexcept = default;
+
 RunDirectory RunDirectory::reopen(const std::string& path) {
-    if (!fs::is_regular_file(fs::path(path) / "config.yaml"))
+    std::error_code ec;
+    if (!fs::is_directory(path, ec))
+        throw Error(path + ": no such run folder");
+    if (!fs::is_regular_file(fs::path(path) / "config.yaml", ec))
         throw Error(path + ": not a run folder (it has no config.yaml)");
     RunDirectory d;
     d.path_ = path;
+    // A folder another run is writing to is refused before anything in it is touched.
+    d.lock_ = std::make_unique<io::FolderLock>(path);
     return d;
 }
 
 void RunDirectory::onResume(int64_t step, const RunSummary& soFar) {
     const fs::path dir(path_);
     auto before = [&](const std::vector<std::string>& f) { return toStep(f[0]) < step; };
-    const auto app = std::ios::out | std::ios::app;
-    auto reopenCsv = [&](std::ofstream& out, const char* name, const char* header) {
+    auto reopenCsv = [&](io::AppendFile& out, const char* name, const char* header) {
         const bool hasHeader = filterCsv(dir / name, before);
-        openCsv(out, dir / name, app);
+        openCsv(out, dir / name, false);
         if (!hasHeader && header)
-            out << header;
+            out.append(header);
         return hasHeader;
     };
     reopenCsv(metrics_, "metrics.csv", kMetricsHeader);
@@ -193,9 +231,9 @@ void RunDirectory::onResume(int64_t step, const RunSummary& soFar) {
             return soFar.ptqTop1 >= 0;
         return f.size() > 1 && toStep(f[1]) <= step;
     });
-    openCsv(eval_, dir / "eval.csv", app);
+    openCsv(eval_, dir / "eval.csv", false);
     if (!evalHeader)
-        eval_ << kEvalHeader;
+        eval_.append(kEvalHeader);
 }
 
 void RunDirectory::onStart(const std::string& yaml, int64_t) {
@@ -203,108 +241,101 @@ void RunDirectory::onStart(const std::string& yaml, int64_t) {
 }
 
 void RunDirectory::onIteration(const IterationStats& s) {
-    metrics_ << s.step << ',' << s.epoch << ',' << s.iteration << ',' << fmt(s.generatorCe) << ','
-             << fmt(s.generatorBns) << ',' << fmt(s.generatorLoss) << ',' << fmt(s.studentCe) << ','
-             << fmt(s.studentKd) << ',' << fmt(s.studentLoss) << ',' << s.studentTrained << ','
-             << s.calibrating << ',' << fmt(s.lrGenerator) << ',' << fmt(s.lrStudent) << ','
-             << fmt(s.iterationsPerSecond) << ',' << fmt(s.generatorMs) << ',' << fmt(s.studentMs)
-             << '\n';
-    metrics_.flush();
+    metrics_.append(row(s.step, s.epoch, s.iteration, fmt(s.generatorCe), fmt(s.generatorBns),
+                        fmt(s.generatorLoss), fmt(s.studentCe), fmt(s.studentKd),
+                        fmt(s.studentLoss), s.studentTrained, s.calibrating, fmt(s.lrGenerator),
+                        fmt(s.lrStudent), fmt(s.iterationsPerSecond), fmt(s.generatorMs),
+                        fmt(s.studentMs)));
 }
 
 void RunDirectory::onBaseline(const std::string& name, double top1) {
-    eval_ << name << ",-1," << fmt(top1) << ",,," << '\n';
-    eval_.flush();
+    eval_.append(row(name, -1, fmt(top1), "", "", ""));
 }
 
 void RunDirectory::onEval(const EvalStats& s) {
-    eval_ << s.epoch << ',' << s.step << ',' << fmt(s.top1) << ',' << fmt(s.top5) << ','
-          << fmt(s.bestTop1) << ',' << fmt(s.seconds) << '\n';
-    eval_.flush();
+    eval_.append(row(s.epoch, s.step, fmt(s.top1), fmt(s.top5), fmt(s.bestTop1), fmt(s.seconds)));
 }
 
 void RunDirectory::onBnMatch(const BnMatch& m) {
     if (!bnHeader_) {
-        bnMatch_ << "step";
+        std::string header = "step";
         for (const auto& l : m.layers)
-            bnMatch_ << ',' << l << ":mean_mse," << l << ":var_mse";
-        bnMatch_ << '\n';
+            header += "," + l + ":mean_mse," + l + ":var_mse";
+        bnMatch_.append(header + "\n");
         bnHeader_ = true;
     }
-    bnMatch_ << m.step;
+    std::string line = std::to_string(m.step);
     for (size_t i = 0; i < m.layers.size(); ++i)
-        bnMatch_ << ',' << fmt(m.meanMse[i]) << ',' << fmt(m.varMse[i]);
-    bnMatch_ << '\n';
-    bnMatch_.flush();
+        line += "," + fmt(m.meanMse[i]) + "," + fmt(m.varMse[i]);
+    bnMatch_.append(line + "\n");
+    std::string rows;
     for (const auto& ch : m.channels)
         for (size_t c = 0; c < ch.batchMean.size(); ++c)
-            bnChannels_ << m.step << ',' << ch.layer << ',' << c << ',' << fmt(ch.batchMean[c])
-                        << ',' << fmt(ch.batchVar[c]) << ',' << fmt(ch.runningMean[c]) << ','
-                        << fmt(ch.runningVar[c]) << '\n';
-    bnChannels_.flush();
+            rows += row(m.step, ch.layer, c, fmt(ch.batchMean[c]), fmt(ch.batchVar[c]),
+                        fmt(ch.runningMean[c]), fmt(ch.runningVar[c]));
+    if (!rows.empty())
+        bnChannels_.append(rows);
 }
 
 void RunDirectory::onRounding(const RoundingStats& r) {
     if (!roundingHeader_) {
-        rounding_ << "step,overall";
+        std::string header = "step,overall";
         for (const auto& l : r.layers)
-            rounding_ << ',' << l;
-        rounding_ << '\n';
+            header += "," + l;
+        rounding_.append(header + "\n");
         roundingHeader_ = true;
     }
-    rounding_ << r.step << ',' << fmt(r.overall);
+    std::string line = std::to_string(r.step) + "," + fmt(r.overall);
     for (double v : r.perLayer)
-        rounding_ << ',' << fmt(v);
-    rounding_ << '\n';
-    rounding_.flush();
+        line += "," + fmt(v);
+    rounding_.append(line + "\n");
     if (r.alphas.empty())
         return;
-    std::string header = "step,threshold", row = std::to_string(r.step) + ',' + fmt(r.threshold);
+    std::string header = "step,threshold",
+                alphaRow = std::to_string(r.step) + ',' + fmt(r.threshold);
     for (const auto& l : r.layers)
         header += ',' + l;
     for (double a : r.alphas)
-        row += ',' + fmt(a);
-    appendOptionalCsv(alpha_, alphaHeader_, "alpha.csv", header, row);
+        alphaRow += ',' + fmt(a);
+    appendOptionalCsv(alpha_, alphaHeader_, "alpha.csv", header, alphaRow + "\n");
 }
 
-void RunDirectory::appendOptionalCsv(std::ofstream& out, bool& header, const char* name,
-                                     const std::string& headerLine, const std::string& row) {
-    if (!out.is_open())
-        openCsv(out, fs::path(path_) / name, std::ios::out | std::ios::app);
+void RunDirectory::appendOptionalCsv(io::AppendFile& out, bool& header, const char* name,
+                                     const std::string& headerLine, const std::string& rows) {
+    if (!out.isOpen())
+        openCsv(out, fs::path(path_) / name, false);
     if (!header) {
-        out << headerLine << '\n';
+        out.append(headerLine + "\n");
         header = true;
     }
-    out << row << '\n';
-    out.flush();
+    out.append(rows);
 }
 
 void RunDirectory::onBoundary(const BoundarySweep& b) {
+    std::string rows;
     for (size_t i = 0; i < b.t.size(); ++i)
-        appendOptionalCsv(boundary_, boundaryHeader_, "boundary.csv", "step,a,b,t,p_a,p_b",
-                          std::to_string(b.step) + ',' + std::to_string(b.a) + ',' +
-                              std::to_string(b.b) + ',' + fmt(b.t[i]) + ',' + fmt(b.pa[i]) + ',' +
-                              fmt(b.pb[i]));
+        rows += row(b.step, b.a, b.b, fmt(b.t[i]), fmt(b.pa[i]), fmt(b.pb[i]));
+    if (!rows.empty())
+        appendOptionalCsv(boundary_, boundaryHeader_, "boundary.csv", "step,a,b,t,p_a,p_b", rows);
 }
 
 void RunDirectory::onFeatures(const FeatureMap& f) {
+    std::string rows;
     for (size_t i = 0; i < f.x.size(); ++i)
-        appendOptionalCsv(features_, featuresHeader_, "features.csv", "step,kind,label,x,y",
-                          std::to_string(f.step) + ',' + std::to_string(f.kind[i]) + ',' +
-                              std::to_string(f.label[i]) + ',' + fmt(f.x[i]) + ',' + fmt(f.y[i]));
+        rows += row(f.step, f.kind[i], f.label[i], fmt(f.x[i]), fmt(f.y[i]));
+    if (!rows.empty())
+        appendOptionalCsv(features_, featuresHeader_, "features.csv", "step,kind,label,x,y", rows);
 }
 
 void RunDirectory::onLayers(const LayerStats& l) {
-    // One row per quantizer (SQNR) and per BatchNorm layer (statistics) of the report.
-    // Appended and flushed as one piece.
-    const std::string prefix = std::to_string(l.step) + ',' + l.source + ',';
+    // One row per quantizer (SQNR) and per BatchNorm layer (statistics) of the report,
+    // appended as one piece.
     std::string rows;
     for (size_t i = 0; i < l.layers.size(); ++i)
-        rows += (rows.empty() ? "" : "\n") + prefix + l.layers[i] + ',' + l.kinds[i] + ',' +
-                fmt(l.sqnrDb[i]) + ",,";
+        rows += row(l.step, l.source, l.layers[i], l.kinds[i], fmt(l.sqnrDb[i]), "", "");
     for (size_t i = 0; i < l.bnLayers.size(); ++i)
-        rows += (rows.empty() ? "" : "\n") + prefix + l.bnLayers[i] + ",bn,," +
-                fmt(l.bnMeanMse[i]) + ',' + fmt(l.bnVarMse[i]);
+        rows +=
+            row(l.step, l.source, l.bnLayers[i], "bn", "", fmt(l.bnMeanMse[i]), fmt(l.bnVarMse[i]));
     if (!rows.empty())
         appendOptionalCsv(layers_, layersHeader_, "layers.csv",
                           "step,source,layer,kind,sqnr_db,bn_mean_mse,bn_var_mse", rows);
@@ -313,14 +344,15 @@ void RunDirectory::onLayers(const LayerStats& l) {
 void RunDirectory::onArchitecture(const ArchitectureStats& a) {
     // One row per report: every edge's probability of every candidate ("c1 op2:dil5").
     std::string header = "step,temperature",
-                row = std::to_string(a.step) + ',' + fmt(a.temperature);
+                line = std::to_string(a.step) + ',' + fmt(a.temperature);
     for (size_t e = 0; e < a.edges.size(); ++e)
         for (size_t k = 0; k < a.choices[e].size(); ++k) {
             header += ',' + a.edges[e] + ':' + a.choices[e][k];
-            row += ',' + fmt(a.probabilities[e][k]);
+            line += ',' + fmt(a.probabilities[e][k]);
         }
     if (!a.edges.empty())
-        appendOptionalCsv(architecture_, architectureHeader_, "architecture.csv", header, row);
+        appendOptionalCsv(architecture_, architectureHeader_, "architecture.csv", header,
+                          line + "\n");
     if (a.final)
         writeFileAtomically((fs::path(path_) / "architecture.txt").string(), a.architecture + "\n");
 }
@@ -351,6 +383,7 @@ void RunDirectory::onFinish(const RunSummary& s) {
     w.key("version").value(versionString());
     if (!s.error.empty())
         w.key("error").value(s.error);
+    w.key("warnings").value(s.warnings);
     w.endObject();
     writeFileAtomically((fs::path(path_) / "summary.json").string(), w.str() + "\n");
 }

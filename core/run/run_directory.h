@@ -1,9 +1,10 @@
 #pragma once
 
-#include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "../safe_io.h"
 #include "events.h"
 
 namespace dfq::run {
@@ -11,15 +12,22 @@ namespace dfq::run {
 // The run folder, written as the run goes (docs/run-folder.md): config.yaml (resolved),
 // metrics.csv, eval.csv, bn_match.csv, bn_channels.csv, rounding.csv, layers.csv, alpha.csv (AIT),
 // samples/step-N.png, checkpoints/last.pt, quantized_student.pt, quantized_model.pt and
-// summary.json. CSV rows are flushed as they come; every other file is written to a temporary name
-// and renamed, so a crash never leaves a half-written file.
+// summary.json. CSV rows are appended as they come with checked writes (a failed write is an
+// error naming the file, and never leaves half a row); every other file is written to a
+// temporary name and renamed, so a crash never leaves a half-written file. While a
+// RunDirectory exists, its folder is locked (run.lock): no other run writes to it.
 class RunDirectory : public Observer {
   public:
-    // Creates <parent>/<YYYYMMDD-HHMMSS>-<name>/, or exactly `exactPath` when given.
+    // Creates <parent>/<YYYYMMDD-HHMMSS>-<name>/ exclusively (with a -2, -3 ... suffix when a
+    // run of that name started in the same second), or exactly `exactPath` when given.
     RunDirectory(const std::string& parent, const std::string& name,
                  const std::string& exactPath = "");
+    ~RunDirectory() override;
+    RunDirectory(RunDirectory&&) noexcept;
+    RunDirectory& operator=(RunDirectory&&) noexcept;
     // An existing run folder, to continue: its CSVs are cut back to the checkpoint's iteration
-    // when the run resumes (onResume) and appended to from there.
+    // when the run resumes (onResume), rows a crash tore are dropped, and they are appended to
+    // from there. Throws dfq::Error when another process has the folder locked.
     static RunDirectory reopen(const std::string& path);
     const std::string& path() const { return path_; }
     std::string configPath() const { return path_ + "/config.yaml"; }
@@ -45,11 +53,12 @@ class RunDirectory : public Observer {
     RunDirectory() = default;
     // Appends a row to one of the CSVs that exist only for some runs (alpha.csv,
     // architecture.csv), opened and given its header on first use.
-    void appendOptionalCsv(std::ofstream& out, bool& header, const char* name,
-                           const std::string& headerLine, const std::string& row);
+    void appendOptionalCsv(io::AppendFile& out, bool& header, const char* name,
+                           const std::string& headerLine, const std::string& rows);
 
     std::string path_;
-    std::ofstream metrics_, eval_, bnMatch_, bnChannels_, rounding_, alpha_, architecture_,
+    std::unique_ptr<io::FolderLock> lock_;
+    io::AppendFile metrics_, eval_, bnMatch_, bnChannels_, rounding_, alpha_, architecture_,
         boundary_, features_, layers_;
     bool bnHeader_ = false, roundingHeader_ = false, alphaHeader_ = false,
          architectureHeader_ = false, boundaryHeader_ = false, featuresHeader_ = false,
