@@ -212,6 +212,10 @@ void Gdfq::remember(const Latent& in, const GeneratorPass& p, GdfqStepStats& sta
     stats.generatorCe = p.ce.item<double>();
     stats.generatorBns = p.bns.loss.item<double>();
     stats.generatorLoss = p.loss.item<double>();
+    stats.teacherClasses = at::bincount(p.teacherLogits.detach().argmax(1).cpu(), {}, classes_)
+                               .gt(0)
+                               .sum()
+                               .item<int64_t>();
     lastImages_ = p.images.detach();
     lastLabels_ = p.labels;
     lastMix_ = in.superposed() ? in : Latent{};

@@ -72,6 +72,7 @@ struct GdfqStepStats {
     double studentLoss = 0;
     bool studentTrained = false;
     bool superposed = false;      // Qimera: this batch was made of boundary samples
+    int64_t teacherClasses = 0;   // distinct classes the teacher predicts on the batch
     double generatorSeconds = 0;  // synthesis, teacher pass, generator update
     double studentSeconds = 0;    // student pass (and update)
 };

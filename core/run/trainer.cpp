@@ -21,6 +21,7 @@
 #include "../runtime.h"
 #include "../sha256.h"
 #include "checkpoint.h"
+#include "collapse_monitor.h"
 #include "run_setup.h"
 
 namespace dfq::run {
@@ -240,81 +241,101 @@ RunSummary Trainer::run(RunControl* control) {
     const auto start = Clock::now();
     const ExperimentConfig& c = config_;
     const std::string configYaml = toYaml(c);
-    at::manual_seed(static_cast<uint64_t>(c.seed));
-    model::Model teacher = model::Model::load(c.resolvedModelPath());
-    const std::string modelSha = sha256File(teacher.path());
-    const model::ModelMeta meta = resolvedMeta(teacher, c);
-    teacher.setMeta(meta);
-
-    std::optional<data::Dataset> evalData;
-    if (!c.dataPath.empty()) {
-        const auto split = c.dataSplit == "train" ? data::Split::Train : data::Split::Test;
-        evalData = data::loadDataset(c.resolvedDataPath(), split, meta.inputShape);
-        if (c.dataLimit > 0 && c.dataLimit < evalData->size()) {
-            evalData->images = evalData->images.narrow(0, 0, c.dataLimit);
-            evalData->labels = evalData->labels.narrow(0, 0, c.dataLimit);
-        }
-    }
-    const data::Normalization norm{meta.mean, meta.std};
-
-    method::Gdfq gdfq(teacher, gdfqOptions(c, meta));
-    std::vector<std::string> bnNames, quantNames;
-    std::vector<const model::Layer*> bnLayers;
-    for (const auto& l : teacher.graph()->layers())
-        if (l.role == model::LayerRole::BatchNorm) {
-            bnNames.push_back(l.path);
-            bnLayers.push_back(&l);
-        }
-    for (int idx : gdfq.quantizer().quantizedWeightLayers())
-        quantNames.push_back(teacher.graph()->layers()[idx].path);
-    const std::vector<int> channelLayers = bnChannelLayers(c, bnLayers, teacher.params());
-
     RunSummary summary;
-    summary.modelSha256 = modelSha;
     int64_t step = 0;
     double wallBefore = 0;
-    if (!files_.resumeFrom.empty()) {
-        const ResumeState r = loadCheckpoint(files_.resumeFrom, configYaml, modelSha, gdfq);
-        step = r.step;
-        wallBefore = r.wallSeconds;
-        summary = r.summary;
-        summary.modelSha256 = modelSha;
-        for (auto* o : observers_)
-            o->onResume(step, summary);
-    }
-
-    const int64_t searchSteps =
-        c.methodGenerator == "autorecon" && c.autoreconArchitecture == "search"
-            ? c.autoreconSearchEpochs * c.scheduleIterations
-            : 0;
-    const int64_t total = searchSteps + c.scheduleEpochs * c.scheduleIterations;
-    const std::string provenance = "# " + versionString() + "\n# model: " + teacher.path() +
-                                   "\n# model sha256: " + modelSha +
-                                   "\n# device: " + gdfq.options().device.str() + "\n";
-    for (auto* o : observers_)
-        o->onStart(provenance + configYaml, total);
+    bool started = false;
     auto log = [&](const std::string& line) {
         for (auto* o : observers_)
             o->onLog(line);
     };
-    log("device: " + gdfq.options().device.str());
-    if (step > 0)
-        log("resumed at iteration " + std::to_string(step));
-    auto saveCheckpoint = [&] {
-        if (!files_.checkpoint.empty())
-            writeCheckpoint(files_.checkpoint, configYaml, modelSha, gdfq, step, summary,
-                            wallBefore + seconds(start));
-    };
+    // Every observer hears the end, even when one of them fails (a full disk under summary.json):
+    // their errors are returned, joined, for the caller to report.
     auto finish = [&](const std::string& status, const std::string& error) {
         summary.status = status;
         summary.error = error;
         summary.iterations = step;
         summary.wallSeconds = wallBefore + seconds(start);
-        for (auto* o : observers_)
-            o->onFinish(summary);
+        std::string failures;
+        for (auto* o : observers_) {
+            try {
+                o->onFinish(summary);
+            } catch (const std::exception& e) {
+                failures += std::string(failures.empty() ? "" : "; ") + e.what();
+            }
+        }
+        return failures;
     };
 
     try {
+        at::manual_seed(static_cast<uint64_t>(c.seed));
+        model::Model teacher = model::Model::load(c.resolvedModelPath());
+        const std::string modelSha = sha256File(teacher.path());
+        const model::ModelMeta meta = resolvedMeta(teacher, c);
+        teacher.setMeta(meta);
+
+        std::optional<data::Dataset> evalData;
+        if (!c.dataPath.empty()) {
+            std::string note;
+            evalData = loadEvalData(c, meta, note);
+            if (!note.empty())
+                log("data: " + note);
+        }
+        const data::Normalization norm{meta.mean, meta.std};
+
+        method::Gdfq gdfq(teacher, gdfqOptions(c, meta));
+        std::vector<std::string> bnNames, quantNames;
+        std::vector<const model::Layer*> bnLayers;
+        for (const auto& l : teacher.graph()->layers())
+            if (l.role == model::LayerRole::BatchNorm) {
+                bnNames.push_back(l.path);
+                bnLayers.push_back(&l);
+            }
+        for (int idx : gdfq.quantizer().quantizedWeightLayers())
+            quantNames.push_back(teacher.graph()->layers()[idx].path);
+        const std::vector<int> channelLayers = bnChannelLayers(c, bnLayers, teacher.params());
+
+        summary.modelSha256 = modelSha;
+        if (!files_.resumeFrom.empty()) {
+            const ResumeState r = loadCheckpoint(files_.resumeFrom, configYaml, modelSha, gdfq);
+            step = r.step;
+            wallBefore = r.wallSeconds;
+            summary = r.summary;
+            summary.modelSha256 = modelSha;
+            for (auto* o : observers_)
+                o->onResume(step, summary);
+        }
+
+        const int64_t searchSteps =
+            c.methodGenerator == "autorecon" && c.autoreconArchitecture == "search"
+                ? c.autoreconSearchEpochs * c.scheduleIterations
+                : 0;
+        const int64_t total = searchSteps + c.scheduleEpochs * c.scheduleIterations;
+        const std::string provenance = "# " + versionString() + "\n# model: " + teacher.path() +
+                                       "\n# model sha256: " + modelSha +
+                                       "\n# device: " + gdfq.options().device.str() + "\n";
+        for (auto* o : observers_)
+            o->onStart(provenance + configYaml, total);
+        started = true;
+        log("device: " + gdfq.options().device.str());
+        if (step > 0)
+            log("resumed at iteration " + std::to_string(step));
+        auto saveCheckpoint = [&] {
+            if (!files_.checkpoint.empty())
+                writeCheckpoint(files_.checkpoint, configYaml, modelSha, gdfq, step, summary,
+                                wallBefore + seconds(start));
+        };
+        CollapseMonitor collapse(gdfq.classes(), c.generatorBatchSize);
+        // Each kind of warning once per run, a resumed run included.
+        auto warn = [&](const std::string& w) {
+            const std::string kind = w.substr(0, w.find(':'));
+            for (const auto& earlier : summary.warnings)
+                if (earlier.substr(0, earlier.find(':')) == kind)
+                    return;
+            summary.warnings.push_back(w);
+            log("warning: " + w);
+        };
+
         auto evaluateWith = [&](const data::ForwardFn& fn) {
             return data::evaluate(fn, *evalData, meta.inputShape, norm, c.dataBatchSize);
         };
@@ -395,7 +416,9 @@ RunSummary Trainer::run(RunControl* control) {
                                             std::to_string(step + 1) +
                                             "; try a lower autorecon.arch_lr or generator.lr";
                     log(msg);
-                    finish("diverged", msg);
+                    const std::string failures = finish("diverged", msg);
+                    if (!failures.empty())
+                        throw Error(failures);
                     return summary;
                 }
                 IterationStats is = iterationStats(epoch, it, s);
@@ -491,9 +514,13 @@ RunSummary Trainer::run(RunControl* control) {
                                             std::to_string(step + 1) +
                                             " (a loss is not finite); try lower learning rates";
                     log(msg);
-                    finish("diverged", msg);
+                    const std::string failures = finish("diverged", msg);
+                    if (!failures.empty())
+                        throw Error(failures);
                     return summary;
                 }
+                for (const std::string& w : collapse.add(step, s.generatorCe, s.teacherClasses))
+                    warn(w);
                 IterationStats is = iterationStats(epoch, it, s);
                 is.studentCe = s.studentCe;
                 is.studentKd = s.studentKd;
@@ -602,9 +629,23 @@ RunSummary Trainer::run(RunControl* control) {
             exportStudent(files_.exportStudent, teacher, gdfq);
         if (!cancelled && !files_.exportModel.empty())
             exportTorchScript(files_.exportModel, teacher, gdfq);
-        finish(cancelled ? "cancelled" : "finished", "");
+        const std::string failures = finish(cancelled ? "cancelled" : "finished", "");
+        if (!failures.empty())
+            throw Error(failures);
     } catch (const std::exception& e) {
-        finish("failed", e.what());
+        // A run that failed before it started (a model or data that cannot be read) still
+        // leaves its configuration and a summary that says why.
+        if (!started)
+            for (auto* o : observers_) {
+                try {
+                    o->onStart("# failed before it started\n" + configYaml, 0);
+                } catch (const std::exception&) {
+                }
+            }
+        const std::string failures = finish("failed", e.what());
+        if (!failures.empty())
+            throw Error(std::string(e.what()) +
+                        "; the run folder could not record it either: " + failures);
         throw;
     }
     return summary;
