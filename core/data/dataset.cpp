@@ -75,4 +75,21 @@ Dataset loadDataset(const std::string& path, Split split, const std::vector<int6
     return loadFile(path);
 }
 
+std::string checkImageSize(const Dataset& data, const std::vector<int64_t>& inputShape, bool resize,
+                           const std::string& resizeKey) {
+    if (data.format == "image-folder" || inputShape.size() != 3 || !data.images.defined() ||
+        data.images.dim() != 4)
+        return "";
+    const int64_t h = data.images.size(2), w = data.images.size(3);
+    if (h == inputShape[1] && w == inputShape[2])
+        return "";
+    const std::string sizes = std::to_string(h) + "x" + std::to_string(w) +
+                              " images, but the model takes " + std::to_string(inputShape[1]) +
+                              "x" + std::to_string(inputShape[2]);
+    if (!resize)
+        throw Error(data.source + ": " + sizes + "; is it the right dataset? (" + resizeKey +
+                    " resizes them)");
+    return data.source + ": " + sizes + "; resized bilinearly for evaluation (" + resizeKey + ")";
+}
+
 }  // namespace dfq::data

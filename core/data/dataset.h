@@ -32,4 +32,11 @@ enum class Split { Test, Train };
 Dataset loadDataset(const std::string& path, Split split = Split::Test,
                     const std::vector<int64_t>& targetShape = {});
 
+// Checks that the images have the model's spatial size `inputShape` [C, H, W]. Image folders are
+// always fitted (resized and centre-cropped). For the other formats a different size is an error
+// naming the dataset, the sizes and `resizeKey`, unless `resize` is true: then the images are
+// resized bilinearly for evaluation and the returned note says so (empty when nothing is resized).
+std::string checkImageSize(const Dataset& data, const std::vector<int64_t>& inputShape, bool resize,
+                           const std::string& resizeKey);
+
 }  // namespace dfq::data

@@ -10,6 +10,8 @@
 #include <fstream>
 
 #include "../error.h"
+#include "../safe_io.h"
+#include "../zip_check.h"
 #include "interpreter.h"
 
 namespace dfq::model {
@@ -68,7 +70,7 @@ std::vector<float> toFloatVector(const at::Tensor& t) {
 
 }  // namespace
 
-Model Model::load(const std::string& path) {
+Model Model::load(const std::string& path, bool verifyIntegrity) {
     namespace fs = std::filesystem;
     std::error_code ec;
     if (!fs::exists(path, ec))
@@ -79,6 +81,13 @@ Model Model::load(const std::string& path) {
         throw Error(path +
                     ": not a TorchScript file (expected the zip archive written by "
                     "torch.jit.save)");
+
+    // LibTorch checks neither the archive's CRCs nor anything else about its bytes: a damaged
+    // file would load with wrong weights.
+    if (verifyIntegrity) {
+        verifyZipFile(path);
+        io::verifyChecksum(path);
+    }
 
     Model m;
     m.path_ = path;
@@ -112,6 +121,29 @@ Model Model::load(const std::string& path) {
 
 void Model::setMeta(const ModelMeta& meta) {
     meta.validate(path_);
+    // The classes the metadata names must be the model's outputs.
+    if (meta.hasInputShape() && (meta.numClasses > 0 || !meta.classNames.empty())) {
+        c10::NoGradGuard noGrad;
+        std::vector<int64_t> shape{1};
+        shape.insert(shape.end(), meta.inputShape.begin(), meta.inputShape.end());
+        torch::jit::Module m = module_;
+        int64_t outputs = -1;
+        try {
+            const c10::IValue out = m.forward({at::zeros(shape)});
+            if (out.isTensor() && out.toTensor().dim() == 2)
+                outputs = out.toTensor().size(1);
+        } catch (const std::exception&) {
+            // A model that cannot run on this shape is reported where it runs, with the shape.
+        }
+        const int64_t named =
+            meta.numClasses > 0 ? meta.numClasses : static_cast<int64_t>(meta.classNames.size());
+        if (outputs > 0 && named != outputs)
+            throw Error(path_ + ": the model gives " + std::to_string(outputs) +
+                        " outputs per image, but " +
+                        (meta.numClasses > 0 ? "num_classes is " : "class_names has ") +
+                        std::to_string(named) +
+                        " (from model.num_classes or the model's dfq_meta.json)");
+    }
     meta_ = meta;
 }
 

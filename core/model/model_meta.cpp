@@ -1,5 +1,7 @@
 #include "model_meta.h"
 
+#include <algorithm>
+
 #include <yaml-cpp/yaml.h>
 
 #include "../error.h"
@@ -66,6 +68,17 @@ void ModelMeta::validate(const std::string& source) const {
         for (int64_t d : inputShape)
             if (d <= 0)
                 throw Error(source + ": input_shape entries must be positive");
+        // Far beyond any classifier's input (ImageNet models take 3x224x224): an absurd shape
+        // is refused here instead of failing to allocate its first batch.
+        constexpr int64_t kMaxValues = int64_t{1} << 26, kMaxSide = 16384;
+        const int64_t values = inputShape[0] * std::min(inputShape[1], kMaxSide + 1) *
+                               std::min(inputShape[2], kMaxSide + 1);
+        if (inputShape[0] > 64 || inputShape[1] > kMaxSide || inputShape[2] > kMaxSide ||
+            values > kMaxValues)
+            throw Error(source + ": input_shape [" + std::to_string(inputShape[0]) + ", " +
+                        std::to_string(inputShape[1]) + ", " + std::to_string(inputShape[2]) +
+                        "] is too large an image (at most 64 channels, 16384 pixels a side and " +
+                        std::to_string(kMaxValues) + " values, e.g. [3, 4096, 4096])");
     }
     for (const auto* list : {&mean, &std}) {
         const char* key = list == &mean ? "mean" : "std";

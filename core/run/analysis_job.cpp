@@ -65,6 +65,7 @@ struct AnalysisJob::Impl {
     model::ModelMeta meta;
     data::Normalization norm;
     std::optional<data::Dataset> evalData;
+    std::string dataNote;  // what data.resize resized
     std::unique_ptr<analysis::LayerAnalyzer> analyzer;
 
     void say(const AnalysisCallbacks& cb, const std::string& line) const {
@@ -88,12 +89,7 @@ struct AnalysisJob::Impl {
             const ExperimentConfig& c = request.config;
             if (c.dataPath.empty())
                 throw Error("analysis: real data needs data.path in the experiment");
-            const auto split = c.dataSplit == "train" ? data::Split::Train : data::Split::Test;
-            evalData = data::loadDataset(c.resolvedDataPath(), split, meta.inputShape);
-            if (c.dataLimit > 0 && c.dataLimit < evalData->size()) {
-                evalData->images = evalData->images.narrow(0, 0, c.dataLimit);
-                evalData->labels = evalData->labels.narrow(0, 0, c.dataLimit);
-            }
+            evalData = loadEvalData(c, meta, dataNote);
         }
         return *evalData;
     }

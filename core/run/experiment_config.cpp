@@ -4,13 +4,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
+#include <set>
 #include <sstream>
 #include <variant>
 
 #include "../error.h"
 #include "../gen/autorecon_arch.h"
+#include "../safe_io.h"
 #include "demo_teacher.h"
 
 namespace dfq::run {
@@ -48,7 +51,7 @@ const std::vector<KeySpec>& schema() {
          &C::modelInputShape,
          "[C, H, W]; overrides the model's dfq_meta.json. Empty: from the model.",
          1,
-         100000,
+         16384,
          {},
          3},
         {"model.mean", &C::modelMean, "Per-channel mean of x/255; empty: from the model."},
@@ -66,6 +69,9 @@ const std::vector<KeySpec>& schema() {
          {"test", "train"}},
         {"data.batch_size", &C::dataBatchSize, "Evaluation batch size.", 1, 1e6},
         {"data.limit", &C::dataLimit, "Evaluate on the first N images only; 0: all.", 0, 1e12},
+        {"data.resize", &C::dataResize,
+         "Resize IDX or CIFAR images whose size differs from the model's input (bilinear); "
+         "false: such data is an error. Image folders are always resized and centre-cropped."},
         {"method.generator",
          &C::methodGenerator,
          "Generator recipe: `gdfq`, GDFQ's conditional generator on CE + BNS; `qimera`, "
@@ -363,12 +369,15 @@ void assign(C& c, const KeySpec& s, const YAML::Node& node, const std::string& s
 void apply(C& c, const YAML::Node& node, const std::string& prefix, const std::string& source) {
     for (const auto& kv : node) {
         const std::string key = (prefix.empty() ? "" : prefix + ".") + kv.first.as<std::string>();
+        bool isSection = false;
+        for (const auto& spec : schema())
+            isSection = isSection || std::string(spec.key).rfind(key + ".", 0) == 0;
         if (const KeySpec* s = findSpec(key)) {
             assign(c, *s, kv.second, source);
+        } else if (isSection && !kv.second.IsMap()) {
+            throw Error(source + ": '" + key + "' is a section; give its keys under it (" +
+                        keysUnder(key) + ")");
         } else if (kv.second.IsMap()) {
-            bool isSection = false;
-            for (const auto& spec : schema())
-                isSection = isSection || std::string(spec.key).rfind(key + ".", 0) == 0;
             if (!isSection)
                 throw Error(source + ": unknown key '" + key +
                             "'; the keys are: " + keysUnder(prefix));
@@ -429,8 +438,89 @@ std::string ExperimentConfig::resolvedDataPath() const {
     return dataPath == "fashion-mnist" ? kFashionMnistDir : dataPath;
 }
 
+namespace {
+
+// Limits far above any experiment (the presets are under 2 KiB, a layer_bits map of a
+// 150-layer network under 10 KiB), which keep a wrong or hostile file from taking the memory
+// and minutes the YAML parser would need for it.
+constexpr size_t kMaxYamlBytes = 256 * 1024;
+constexpr int kMaxYamlDepth = 32;
+constexpr size_t kMaxYamlEntries = 10000;
+
+// The deepest nesting of flow collections ([ and {), outside quoted text.
+int flowDepth(const std::string& text) {
+    int depth = 0, deepest = 0;
+    char quote = 0;
+    for (char ch : text) {
+        if (quote) {
+            if (ch == quote || ch == '\n')
+                quote = 0;
+        } else if (ch == '"' || ch == '\'') {
+            quote = ch;
+        } else if (ch == '[' || ch == '{') {
+            deepest = std::max(deepest, ++depth);
+        } else if ((ch == ']' || ch == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return deepest;
+}
+
+bool looksLikeZip(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    char magic[4] = {};
+    return in.read(magic, 4) && std::string(magic, 4) == std::string("PK\x03\x04", 4);
+}
+
+void checkYamlText(const std::string& text, const std::string& source) {
+    if (text.size() > kMaxYamlBytes)
+        throw Error(source + ": " + std::to_string(text.size() / 1024) +
+                    " KiB is too large for an experiment (at most " +
+                    std::to_string(kMaxYamlBytes / 1024) + " KiB); is it the right file?");
+    if (text.find('\0') != std::string::npos)
+        throw Error(source + ": not a YAML text file (it holds binary data)" +
+                    (text.rfind("PK\x03\x04", 0) == 0
+                         ? std::string("; it looks like a TorchScript model: give it as "
+                                       "model.path in an experiment")
+                         : std::string()));
+    if (flowDepth(text) > kMaxYamlDepth)
+        throw Error(source + ": lists or maps nested more than " + std::to_string(kMaxYamlDepth) +
+                    " levels deep; an experiment needs two");
+}
+
+// Keys given twice (YAML forbids it; the parser would keep one silently), too long lists, too
+// deep nesting.
+void checkYamlTree(const YAML::Node& node, const std::string& source, const std::string& where,
+                   int depth) {
+    if (depth > kMaxYamlDepth)
+        throw Error(source + ": nested more than " + std::to_string(kMaxYamlDepth) +
+                    " levels deep");
+    if (node.IsSequence() || node.IsMap()) {
+        if (node.size() > kMaxYamlEntries)
+            throw Error(source + ": '" + where + "' has " + std::to_string(node.size()) +
+                        " entries; at most " + std::to_string(kMaxYamlEntries) + " are allowed");
+    }
+    if (node.IsSequence()) {
+        for (const auto& item : node)
+            checkYamlTree(item, source, where, depth + 1);
+    } else if (node.IsMap()) {
+        std::set<std::string> seen;
+        for (const auto& kv : node) {
+            const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "?";
+            const std::string path = where.empty() ? key : where + "." + key;
+            if (!seen.insert(key).second)
+                throw Error(source + ": line " + std::to_string(kv.first.Mark().line + 1) + ": '" +
+                            path + "' is given twice");
+            checkYamlTree(kv.second, source, path, depth + 1);
+        }
+    }
+}
+
+}  // namespace
+
 ExperimentConfig parseExperimentConfig(const std::string& yaml, const std::string& source,
                                        const std::vector<std::string>& overrides) {
+    checkYamlText(yaml, source);
     YAML::Node root;
     try {
         root = YAML::Load(yaml);
@@ -441,6 +531,7 @@ ExperimentConfig parseExperimentConfig(const std::string& yaml, const std::strin
     if (!root.IsNull()) {
         if (!root.IsMap())
             throw Error(source + ": the experiment must be a YAML map of keys");
+        checkYamlTree(root, source, "", 0);
         apply(c, root, "", source);
     }
     for (const auto& o : overrides) {
@@ -453,7 +544,9 @@ ExperimentConfig parseExperimentConfig(const std::string& yaml, const std::strin
             throw Error("--set " + o + ": unknown key '" + key + "'");
         YAML::Node value;
         try {
+            checkYamlText(o.substr(eq + 1), "--set " + key);
             value = YAML::Load(o.substr(eq + 1));
+            checkYamlTree(value, "--set " + key, key, 1);
         } catch (const YAML::Exception& e) {
             throw Error("--set " + o + ": the value is not valid YAML: " + e.what());
         }
@@ -465,12 +558,44 @@ ExperimentConfig parseExperimentConfig(const std::string& yaml, const std::strin
 
 ExperimentConfig loadExperimentConfig(const std::string& path,
                                       const std::vector<std::string>& overrides) {
-    std::ifstream in(path);
-    if (!in)
-        throw Error(path + ": cannot open the experiment file");
-    std::stringstream text;
-    text << in.rdbuf();
-    return parseExperimentConfig(text.str(), path, overrides);
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (fs::is_directory(path, ec))
+        throw Error(path + (fs::is_regular_file(fs::path(path) / "config.yaml", ec)
+                                ? ": is a run folder, not an experiment file; continue it with "
+                                  "--resume, or give its config.yaml to start a new run like it"
+                                : ": is a folder, not an experiment file"));
+    if (!fs::exists(path, ec))
+        throw Error(path + ": no such experiment file");
+    if (looksLikeZip(path))
+        throw Error(path +
+                    ": is a zip archive (a TorchScript model?), not an experiment file; give a "
+                    "model as model.path in an experiment");
+    const std::string text = io::readFile(path, kMaxYamlBytes, "experiment file");
+    // A file that names no model is empty or cut short: every key would take its default and the
+    // run would be the full default experiment, which nobody asked for.
+    // (Files that are not YAML are left to the parser's message.)
+    YAML::Node parsed;
+    bool valid = false;
+    try {
+        if (flowDepth(text) <= kMaxYamlDepth) {
+            parsed = YAML::Load(text);
+            valid = true;
+        }
+    } catch (const YAML::Exception&) {
+    }
+    const YAML::Node& root = parsed;
+    bool named = false;
+    for (const auto& o : overrides)
+        named = named || o.rfind("model.path=", 0) == 0;
+    if (valid && !named &&
+        (root.IsNull() ||
+         (root.IsMap() && (!root["model"] || !root["model"].IsMap() || !root["model"]["path"]))))
+        throw Error(path +
+                    ": the experiment names no model (model.path); is the file empty or cut "
+                    "short? Write `model: {path: demo}` for the built-in teacher");
+    ExperimentConfig c = parseExperimentConfig(text, path, overrides);
+    return c;
 }
 
 std::string toYaml(const ExperimentConfig& c) {

@@ -27,6 +27,7 @@ struct ExperimentConfig {
     std::string dataSplit = "test";
     int64_t dataBatchSize = 500;
     int64_t dataLimit = 0;
+    bool dataResize = false;
 
     // method
     std::string methodGenerator = "gdfq";

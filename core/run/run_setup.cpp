@@ -81,4 +81,16 @@ model::ModelMeta resolvedMeta(const model::Model& teacher, const ExperimentConfi
     return meta;
 }
 
+data::Dataset loadEvalData(const ExperimentConfig& c, const model::ModelMeta& meta,
+                           std::string& note) {
+    const auto split = c.dataSplit == "train" ? data::Split::Train : data::Split::Test;
+    data::Dataset d = data::loadDataset(c.resolvedDataPath(), split, meta.inputShape);
+    note = data::checkImageSize(d, meta.inputShape, c.dataResize, "data.resize: true");
+    if (c.dataLimit > 0 && c.dataLimit < d.size()) {
+        d.images = d.images.narrow(0, 0, c.dataLimit);
+        d.labels = d.labels.narrow(0, 0, c.dataLimit);
+    }
+    return d;
+}
+
 }  // namespace dfq::run

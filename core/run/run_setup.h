@@ -1,5 +1,6 @@
 #pragma once
 
+#include "../data/dataset.h"
 #include "../method/gdfq.h"
 #include "../model/model.h"
 #include "../quant/student_quantizer.h"
@@ -14,5 +15,10 @@ method::GdfqOptions gdfqOptions(const ExperimentConfig& c, const model::ModelMet
 // The teacher's metadata with model.input_shape, mean, std and num_classes applied. Throws
 // dfq::Error when the input shape is still unknown.
 model::ModelMeta resolvedMeta(const model::Model& teacher, const ExperimentConfig& c);
+
+// The experiment's evaluation data (data.path, data.split, data.limit), its image size checked
+// against the model's input (data::checkImageSize with data.resize); `note` gets what was resized.
+data::Dataset loadEvalData(const ExperimentConfig& c, const model::ModelMeta& meta,
+                           std::string& note);
 
 }  // namespace dfq::run
