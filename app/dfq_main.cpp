@@ -173,6 +173,7 @@ struct EvalArgs {
     int64_t batch = 256;
     std::vector<int64_t> inputShape;
     std::vector<double> mean, std;
+    bool resize = false;
     bool json = false;
 };
 
@@ -197,6 +198,9 @@ int runEval(const EvalArgs& a) {
         norm.std = a.std;
     const auto split = a.split == "train" ? dfq::data::Split::Train : dfq::data::Split::Test;
     auto data = dfq::data::loadDataset(dataPath, split, meta.inputShape);
+    const std::string note = dfq::data::checkImageSize(data, meta.inputShape, a.resize, "--resize");
+    if (!note.empty())
+        std::fprintf(stderr, "%s\n", note.c_str());
     if (!a.json)
         std::fprintf(stderr, "Evaluating %s on %s (%s, %lld images)\n", model.path().c_str(),
                      data.source.c_str(), data.format.c_str(), static_cast<long long>(data.size()));
@@ -293,13 +297,24 @@ std::string top1Text(double v) {
 }
 
 dfq::run::RunControl* gControl = nullptr;
+volatile std::sig_atomic_t gStopSignal = 0;
 
-// The first Ctrl-C stops the run after the current iteration (with a checkpoint to resume
-// from); a second one ends the program at once.
-void onInterrupt(int) {
+// The signals that stop a run: Ctrl-C, and what a scheduler or a closed terminal sends.
+constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
+
+// The first Ctrl-C (or SIGTERM, SIGHUP) stops the run after the current iteration, with a
+// checkpoint to resume from and a summary; a second one ends the program at once.
+void onInterrupt(int sig) {
+    gStopSignal = sig;
     if (gControl)
         gControl->cancel = true;
-    std::signal(SIGINT, SIG_DFL);
+    for (int s : kStopSignals)
+        std::signal(s, SIG_DFL);
+}
+
+void handleStopSignals(void (*handler)(int)) {
+    for (int s : kStopSignals)
+        std::signal(s, handler);
 }
 
 int runExperiment(const std::string& configPath, const std::vector<std::string>& sets,
@@ -331,11 +346,12 @@ int runExperiment(const std::string& configPath, const std::vector<std::string>&
     CliObserver cli(config.scheduleEpochs);
     dfq::run::RunControl control;
     gControl = &control;
-    std::signal(SIGINT, onInterrupt);
+    gStopSignal = 0;
+    handleStopSignals(onInterrupt);
     dfq::run::Trainer trainer(config, {&cli, &*dir}, files);
     const auto s = trainer.run(&control);
     gControl = nullptr;
-    std::signal(SIGINT, SIG_DFL);
+    handleStopSignals(SIG_DFL);
     std::printf("\n%-16s %s\n", "FP teacher", top1Text(s.fpTop1).c_str());
     std::printf("%-16s %s\n", "PTQ baseline", top1Text(s.ptqTop1).c_str());
     // The method: generator recipe, plus the student recipe when it is not plain KD.
@@ -350,10 +366,12 @@ int runExperiment(const std::string& configPath, const std::vector<std::string>&
     std::printf("%-16s %s for %lld iterations\n", "wall time",
                 formatDuration(s.wallSeconds).c_str(), static_cast<long long>(s.iterations));
     std::printf("%-16s %s\n", "run folder", dir->path().c_str());
+    for (const auto& w : s.warnings)
+        std::printf("%-16s %s\n", "warning", w.c_str());
     if (s.status == "cancelled") {
         std::printf("%-16s stopped; continue with: dfq run --resume %s\n", "status",
                     dir->path().c_str());
-        return 130;
+        return 128 + (gStopSignal ? static_cast<int>(gStopSignal) : SIGINT);
     }
     if (s.status == "diverged") {
         std::fprintf(stderr, "dfq: error: %s\n", s.error.c_str());
@@ -445,13 +463,13 @@ int runAnalyze(const AnalyzeArgs& a) {
         std::fprintf(stderr, "%s\n", line.c_str());
     };
     gAnalysisCancelled = 0;
-    std::signal(SIGINT, [](int) {
+    handleStopSignals([](int) {
         gAnalysisCancelled = 1;
-        std::signal(SIGINT, SIG_DFL);
+        handleStopSignals(SIG_DFL);
     });
     dfq::run::AnalysisJob job(q);
     const dfq::analysis::AnalysisResult result = job.run(cb);
-    std::signal(SIGINT, SIG_DFL);
+    handleStopSignals(SIG_DFL);
     if (bars.count(lastStage))
         bars[lastStage]->finish();
     dfq::run::writeAnalysis(outDir, result, q.config);
@@ -564,6 +582,8 @@ int main(int argc, char** argv) {
         ->delimiter(',');
     eval->add_option("--std", ev.std, "Per-channel std of x/255 (overrides the metadata)")
         ->delimiter(',');
+    eval->add_flag("--resize", ev.resize,
+                   "Resize IDX or CIFAR images whose size differs from the model's input");
     eval->add_flag("--json", ev.json, R"(Print {"top1", "top5", "images", "seconds"} as JSON)");
 
     dfq::run::DemoTeacherOptions teacher;

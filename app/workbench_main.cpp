@@ -1,15 +1,33 @@
 // dfq-workbench [CONFIG.yaml | RUN_FOLDER | demo] [--set key=value]... [--run]
 //               [--screenshot FILE] [--screenshot-views DIR] [--after SECONDS]
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QFileInfo>
+#include <QSocketNotifier>
 #include <QTimer>
+#include <csignal>
 #include <cstdio>
 
 #include "core/run/experiment_config.h"
 #include "core/runtime.h"
 #include "ui/experiment_form.h"
 #include "ui/main_window.h"
+
+namespace {
+
+int gSignalPipe[2] = {-1, -1};
+
+// SIGTERM, SIGHUP and SIGINT close the window as the user would: a running experiment stops with
+// its checkpoint and summary. The handler only writes a byte; the event loop does the rest.
+void onStopSignal(int) {
+    const char byte = 1;
+    (void)!::write(gSignalPipe[1], &byte, 1);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     QApplication app(argc, argv);
@@ -22,8 +40,9 @@ int main(int argc, char** argv) {
     parser.setApplicationDescription("Generative data-free quantization workbench");
     parser.addHelpOption();
     parser.addVersionOption();
-    parser.addPositionalArgument("target",
-                                 "An experiment (YAML), a run folder, or 'demo' (the default)");
+    parser.addPositionalArgument(
+        "target",
+        "An experiment (YAML), a run folder, a TorchScript model, or 'demo' (the default)");
     QCommandLineOption set("set", "Override an experiment key: key.sub=value (repeatable)", "kv");
     QCommandLineOption run("run", "Start the experiment at once");
     QCommandLineOption shot("screenshot", "Save a screenshot of the window and quit", "file");
@@ -34,13 +53,25 @@ int main(int argc, char** argv) {
     parser.process(app);
 
     dfq::ui::MainWindow window;
+    if (::socketpair(AF_UNIX, SOCK_STREAM, 0, gSignalPipe) == 0) {
+        auto* notifier = new QSocketNotifier(gSignalPipe[0], QSocketNotifier::Read, &window);
+        QObject::connect(notifier, &QSocketNotifier::activated, &window, [&] {
+            char byte;
+            (void)!::read(gSignalPipe[0], &byte, 1);
+            std::fprintf(stderr, "dfq-workbench: stopping (signal)\n");
+            window.close();
+            QApplication::exit(128 + SIGTERM);
+        });
+        for (int sig : {SIGTERM, SIGHUP, SIGINT})
+            std::signal(sig, onStopSignal);
+    }
     const QString target =
         parser.positionalArguments().isEmpty() ? "demo" : parser.positionalArguments().first();
     bool ok = true;
     if (QFileInfo(target).isDir()) {
         ok = window.openRunFolder(target);
     } else {
-        ok = window.openExperiment(target);
+        ok = window.open(target);
         if (ok && parser.isSet(set)) {
             std::vector<std::string> sets;
             for (const QString& s : parser.values(set))

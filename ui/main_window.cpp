@@ -6,6 +6,7 @@
 #include <QCloseEvent>
 #include <QDir>
 #include <QDockWidget>
+#include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QLabel>
@@ -30,6 +31,7 @@
 #include "core/error.h"
 #include "core/model/model_summary.h"
 #include "core/run/demo_teacher.h"
+#include "core/safe_io.h"
 #include "experiment_form.h"
 #include "feature_view.h"
 #include "layers_view.h"
@@ -187,16 +189,8 @@ void MainWindow::buildMenus() {
         const QString path =
             QFileDialog::getOpenFileName(this, tr("Open a TorchScript model"), {},
                                          tr("TorchScript (*.pt *.pth *.ptl);;All (*)"));
-        if (path.isEmpty())
-            return;
-        try {
-            auto c = form_->config();
-            c.modelPath = path.toStdString();
-            setExperiment(c);
-            addRecent(path);
-        } catch (const std::exception& e) {
-            showError(tr("Cannot open the model"), QString::fromStdString(e.what()));
-        }
+        if (!path.isEmpty())
+            openModel(path);
     });
     file->addAction(tr("&Open experiment…"), QKeySequence::Open, this, [this] {
         const QString path = QFileDialog::getOpenFileName(this, tr("Open an experiment"),
@@ -324,7 +318,11 @@ void MainWindow::connectController() {
         dirty_.layers = true;
     });
     connect(boundary_, &BoundaryView::pairChanged, &c, &RunController::setBoundaryPair);
-    connect(&c, &RunController::logLine, this, &MainWindow::appendLog);
+    connect(&c, &RunController::logLine, this, [this](const QString& line) {
+        appendLog(line);
+        if (line.startsWith("warning: "))
+            statusBar()->showMessage(line, 60000);
+    });
     connect(&c, &RunController::finished, this, [this](const run::RunSummary& s) {
         data_.summary = s;
         dirty_.setAll();
@@ -341,6 +339,9 @@ void MainWindow::connectController() {
         appendLog(line);
         if (s.status == "diverged")
             showError(tr("The run diverged"), QString::fromStdString(s.error));
+        else if (!s.warnings.empty())
+            showError(tr("The run %1 with warnings").arg(QString::fromStdString(s.status)),
+                      warningText(s));
     });
     connect(&c, &RunController::failed, this,
             [this](QString message) { showError(tr("The run failed"), message); });
@@ -455,6 +456,17 @@ void MainWindow::updateAnalysisState() {
                               controller_.busy());
 }
 
+QString MainWindow::logText() const {
+    return log_->toPlainText();
+}
+
+QString MainWindow::warningText(const run::RunSummary& s) {
+    QStringList lines;
+    for (const auto& w : s.warnings)
+        lines << QString::fromStdString(w);
+    return lines.join("\n");
+}
+
 void MainWindow::appendLog(const QString& line) {
     log_->appendPlainText(line);
 }
@@ -482,6 +494,29 @@ bool MainWindow::openExperiment(const QString& path) {
     }
 }
 
+bool MainWindow::openModel(const QString& path) {
+    try {
+        auto c = form_->config();
+        c.modelPath = path.toStdString();
+        setExperiment(c);
+        addRecent(path);
+        return true;
+    } catch (const std::exception& e) {
+        showError(tr("Cannot open the model"), QString::fromStdString(e.what()));
+        return false;
+    }
+}
+
+bool MainWindow::open(const QString& path) {
+    if (QFileInfo(path).isDir())
+        return openRunFolder(path);
+    QFile file(path);
+    if (path != "demo" && file.open(QIODevice::ReadOnly) &&
+        file.read(4) == QByteArray("PK\x03\x04", 4))
+        return openModel(path);
+    return openExperiment(path);
+}
+
 void MainWindow::setExperiment(const run::ExperimentConfig& config) {
     form_->setConfig(config);
     setWindowTitle(tr("DFQ Workbench — %1").arg(QString::fromStdString(config.name)));
@@ -496,10 +531,7 @@ void MainWindow::saveExperimentAs() {
                                                           tr("YAML (*.yaml)"));
         if (path.isEmpty())
             return;
-        std::ofstream out(path.toStdString());
-        out << run::toYaml(c);
-        if (!out)
-            throw Error(path.toStdString() + ": cannot write");
+        io::writeFileAtomically(path.toStdString(), run::toYaml(c));
         addRecent(path);
     } catch (const std::exception& e) {
         showError(tr("Cannot save the experiment"), QString::fromStdString(e.what()));
@@ -605,6 +637,8 @@ bool MainWindow::openRunFolder(const QString& folder) {
         dirty_.setAll();
         addRecent(folder);
         appendLog(tr("Opened the run folder %1").arg(folder));
+        if (data_.summary && !data_.summary->warnings.empty())
+            appendLog(tr("Warnings: %1").arg(warningText(*data_.summary)));
         watchedFolder_ = folder;
         // A run still being written (by `dfq run` elsewhere) is followed live.
         if (!data_.summary || data_.summary->status == "running")
@@ -764,20 +798,7 @@ void MainWindow::addRecent(const QString& path) {
 void MainWindow::rebuildRecentMenu() {
     recentMenu_->clear();
     for (const QString& path : QSettings().value("recent").toStringList())
-        recentMenu_->addAction(path, this, [this, path] {
-            if (QFileInfo(path).isDir())
-                openRunFolder(path);
-            else if (path.endsWith(".yaml") || path.endsWith(".yml"))
-                openExperiment(path);
-            else
-                try {
-                    auto c = form_->config();
-                    c.modelPath = path.toStdString();
-                    setExperiment(c);
-                } catch (const std::exception& e) {
-                    showError(tr("Cannot open the model"), QString::fromStdString(e.what()));
-                }
-        });
+        recentMenu_->addAction(path, this, [this, path] { open(path); });
     recentMenu_->setEnabled(!recentMenu_->isEmpty());
 }
 
@@ -802,20 +823,7 @@ void MainWindow::dragEnterEvent(QDragEnterEvent* e) {
 void MainWindow::dropEvent(QDropEvent* e) {
     for (const QUrl& url : e->mimeData()->urls()) {
         const QString path = url.toLocalFile();
-        if (QFileInfo(path).isDir())
-            openRunFolder(path);
-        else if (path.endsWith(".yaml") || path.endsWith(".yml"))
-            openExperiment(path);
-        else {
-            try {
-                auto c = form_->config();
-                c.modelPath = path.toStdString();
-                setExperiment(c);
-                addRecent(path);
-            } catch (const std::exception& ex) {
-                showError(tr("Cannot open the model"), QString::fromStdString(ex.what()));
-            }
-        }
+        open(path);
     }
 }
 

@@ -43,6 +43,13 @@ class MainWindow : public QMainWindow {
     bool openExperiment(const QString& path);
     void setExperiment(const run::ExperimentConfig& config);
     bool openRunFolder(const QString& folder);
+    // A summary's warnings (a collapsing generator), one per line.
+    static QString warningText(const run::RunSummary& s);
+    // Puts a TorchScript model into the experiment (model.path).
+    bool openModel(const QString& path);
+    // A run folder, an experiment (YAML, or "demo") or a model, told apart by what the path is:
+    // a folder, a zip archive (TorchScript) or text.
+    bool open(const QString& path);
     // Overlays another run's curves on the losses and accuracy views.
     bool addComparison(const QString& folder);
     void clearComparisons();
@@ -59,6 +66,7 @@ class MainWindow : public QMainWindow {
     SamplesView* samplesView() const { return samples_; }
     std::vector<PlotPanel*> plotPanels() const;
     QString lastError() const { return lastError_; }
+    QString logText() const;
     // Redraws every view now (the timer otherwise redraws the visible one).
     void refreshAll();
     // Saves a screenshot of each view as DIR/<view>.png.

@@ -1,5 +1,6 @@
 #include "plot_panel.h"
 
+#include "core/safe_io.h"
 #include "run_data.h"
 
 #include <qcustomplot.h>
@@ -91,12 +92,11 @@ void PlotPanel::showMenu(QCustomPlot* plot, const QPoint& at) {
             QFileDialog::getSaveFileName(this, tr("Export data"), "data.csv", tr("CSV (*.csv)"));
         if (path.isEmpty())
             return;
-        QFile f(path);
-        if (!f.open(QIODevice::WriteOnly | QIODevice::Text)) {
-            QMessageBox::warning(this, tr("Export"), tr("Cannot write %1").arg(path));
-            return;
+        try {
+            io::writeFileAtomically(path.toStdString(), csv().toStdString());
+        } catch (const std::exception& e) {
+            QMessageBox::warning(this, tr("Export"), QString::fromStdString(e.what()));
         }
-        QTextStream(&f) << csv();
     });
     menu.exec(plot->mapToGlobal(at));
 }

@@ -2,6 +2,7 @@
 
 #include <QDir>
 #include <QFile>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QTextStream>
@@ -254,6 +255,8 @@ RunData readRunFolder(const QString& folder) {
         s.wallSeconds = o.value("wall_seconds").toDouble();
         s.status = o.value("status").toString().toStdString();
         s.error = o.value("error").toString().toStdString();
+        for (const QJsonValue w : o.value("warnings").toArray())
+            s.warnings.push_back(w.toString().toStdString());
         d.summary = s;
     }
     return d;
