@@ -56,7 +56,11 @@ class IdxStream {
     std::vector<uint8_t> read(uint64_t n, const std::string& expected) {
         std::vector<uint8_t> data;
         while (data.size() < n) {
-            const size_t chunk = static_cast<size_t>(std::min(n - data.size(), kReadChunk));
+            // Chunks grow with what has been read (64 KiB, then doubling up to 16 MiB), so a
+            // short file costs little however much its header claims.
+            const uint64_t step =
+                std::min<uint64_t>(kReadChunk, std::max<uint64_t>(uint64_t{1} << 16, data.size()));
+            const size_t chunk = static_cast<size_t>(std::min<uint64_t>(n - data.size(), step));
             const size_t old = data.size();
             data.resize(old + chunk);
             const size_t got = readSome(data.data() + old, chunk);
