@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -184,18 +186,33 @@ FolderLock::FolderLock(const std::string& folder)
         const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (fd < 0)
             fail(path_, "create the lock file", errno);
-        if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-            const int err = errno;
-            std::string owner;
-            char buf[256];
-            const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
-            if (n > 0)
-                owner.assign(buf, static_cast<size_t>(n));
-            ::close(fd);
-            while (!owner.empty() && (owner.back() == '\n' || owner.back() == ' '))
-                owner.pop_back();
-            if (err != EWOULDBLOCK)
+        char host[256] = "?";
+        ::gethostname(host, sizeof host - 1);
+        const bool locked = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+        const int err = locked ? 0 : errno;
+        std::string owner;
+        char buf[256];
+        const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+        if (n > 0)
+            owner.assign(buf, static_cast<size_t>(n));
+        while (!owner.empty() && (owner.back() == '\n' || owner.back() == ' '))
+            owner.pop_back();
+        // A file system without flock (some network mounts): the pid in the file decides, for
+        // owners on this host.
+        bool busy = err == EWOULDBLOCK;
+        if (!locked && !busy) {
+            if (err != ENOLCK && err != EOPNOTSUPP && err != ENOSYS && err != EINVAL) {
+                ::close(fd);
                 fail(path_, "lock", err);
+            }
+            long pid = 0;
+            char ownerHost[256] = "";
+            busy = std::sscanf(owner.c_str(), "process %ld on %255[^,]", &pid, ownerHost) == 2 &&
+                   (std::string(ownerHost) != host || (::kill(static_cast<pid_t>(pid), 0) == 0 &&
+                                                       pid != static_cast<long>(::getpid())));
+        }
+        if (busy) {
+            ::close(fd);
             throw Error(folder + ": another run is using this folder (" +
                         (owner.empty() ? std::string("run.lock") : owner) +
                         "); wait for it to end or stop it first");
@@ -209,18 +226,16 @@ FolderLock::FolderLock(const std::string& folder)
             ::close(fd);
             continue;
         }
-        char host[256] = "?";
-        ::gethostname(host, sizeof host - 1);
         const std::time_t now = std::time(nullptr);
         char when[32];
         std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
-        const std::string owner =
+        const std::string mine =
             "process " + std::to_string(::getpid()) + " on " + host + ", since " + when + "\n";
-        if (::ftruncate(fd, 0) != 0 || writeAll(fd, owner.data(), owner.size()) != 0) {
-            const int err = errno;
+        const int werr = ::ftruncate(fd, 0) != 0 ? errno : writeAll(fd, mine.data(), mine.size());
+        if (werr) {
             ::unlink(path_.c_str());
             ::close(fd);
-            fail(path_, "write the lock file", err ? err : ENOSPC);
+            fail(path_, "write the lock file", werr);
         }
         fd_ = fd;
         return;

@@ -634,8 +634,9 @@ RunSummary Trainer::run(RunControl* control) {
             throw Error(failures);
     } catch (const std::exception& e) {
         // A run that failed before it started (a model or data that cannot be read) still
-        // leaves its configuration and a summary that says why.
-        if (!started)
+        // leaves its configuration and a summary that says why. (A resumed run's folder has its
+        // config.yaml, with the provenance, already.)
+        if (!started && files_.resumeFrom.empty())
             for (auto* o : observers_) {
                 try {
                     o->onStart("# failed before it started\n" + configYaml, 0);
