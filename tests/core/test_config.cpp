@@ -275,3 +275,65 @@ TEST(Config, AutoReconArchitectureIsValidated) {
             << e.what();
     }
 }
+
+TEST(ExperimentConfig, InputsThatAreNoExperimentAreRefusedNamingTheCause) {
+    auto parse = [](const std::string& yaml, std::vector<std::string> sets = {}) {
+        return errorOf([&] { parseExperimentConfig(yaml, "exp.yaml", sets); });
+    };
+    EXPECT_EQ(parse("name: a\nschedule:\n  epochs: 2\nname: b\n"),
+              "exp.yaml: line 4: 'name' is given twice");
+    EXPECT_EQ(parse("schedule: {epochs: 2}\nschedule: {iterations: 3}\n"),
+              "exp.yaml: line 2: 'schedule' is given twice");
+    EXPECT_EQ(parse("x: " + std::string(40, '[') + std::string(40, ']') + "\n"),
+              "exp.yaml: lists or maps nested more than 32 levels deep; an experiment needs two");
+    EXPECT_EQ(parse("quant: [1, 2]\n")
+                  .rfind("exp.yaml: 'quant' is a section; give its keys under "
+                         "it (quant.weight_bits, quant.activation_bits",
+                         0),
+              0u);
+    EXPECT_EQ(parse("name: " + std::string(300 * 1024, 'x') + "\n"),
+              "exp.yaml: 300 KiB is too large for an experiment (at most 256 KiB); is it the "
+              "right file?");
+    std::string list = "schedule: {lr_milestones: [";
+    for (int i = 0; i < 10001; ++i)
+        list += (i ? "," : "") + std::to_string(i + 1);
+    EXPECT_EQ(parse(list + "]}\n"),
+              "exp.yaml: 'schedule.lr_milestones' has 10001 entries; at most 10000 are allowed");
+    EXPECT_EQ(parse(std::string("name: a\0b", 9)),
+              "exp.yaml: not a YAML text file (it holds binary data)");
+    EXPECT_EQ(parse("name: a\n", {"name=" + std::string(300 * 1024, 'x')}),
+              "--set name: 300 KiB is too large for an experiment (at most 256 KiB); is it the "
+              "right file?");
+    EXPECT_EQ(parse("model: {input_shape: [3, 100000, 100000]}\n"),
+              "exp.yaml: 'model.input_shape' is 100000; allowed: 1 to 16384");
+}
+
+TEST(ExperimentConfig, FilesThatAreNoExperimentAreRefusedNamingTheCause) {
+    const std::string dir = dfq::test::tempDir() + "/not-experiments";
+    std::filesystem::create_directories(dir + "/run");
+    auto load = [](const std::string& path) {
+        return errorOf([&] { dfq::run::loadExperimentConfig(path); });
+    };
+    EXPECT_EQ(load(dir), dir + ": is a folder, not an experiment file");
+    std::ofstream(dir + "/run/config.yaml") << "name: x\n";
+    EXPECT_EQ(load(dir + "/run"),
+              dir +
+                  "/run: is a run folder, not an experiment file; continue it with --resume, or "
+                  "give its config.yaml to start a new run like it");
+    EXPECT_EQ(load(dir + "/missing.yaml"), dir + "/missing.yaml: no such experiment file");
+    // Cut short: the model is not named, so every key would be a default.
+    for (const std::string& text : {std::string(), std::string("name: cut\nschedule:\n")}) {
+        std::ofstream(dir + "/cut.yaml", std::ios::trunc) << text;
+        EXPECT_EQ(load(dir + "/cut.yaml"),
+                  dir +
+                      "/cut.yaml: the experiment names no model (model.path); is the file empty "
+                      "or cut short? Write `model: {path: demo}` for the built-in teacher");
+    }
+    EXPECT_EQ(load(dfq::test::fixturePath("nobn.traced.pt")),
+              dfq::test::fixturePath("nobn.traced.pt") +
+                  ": is a zip archive (a TorchScript model?), not an experiment file; give a "
+                  "model as model.path in an experiment");
+    // Every preset names its model and loads.
+    for (const auto& e : std::filesystem::directory_iterator(dfq::run::resourceDir() + "/presets"))
+        EXPECT_NO_THROW(dfq::run::loadExperimentConfig(e.path().string())) << e.path();
+}

@@ -3,6 +3,7 @@
 
 #include <QApplication>
 #include <QComboBox>
+#include <QDirIterator>
 #include <QElapsedTimer>
 #include <QEventLoop>
 #include <QFile>
@@ -17,6 +18,7 @@
 #include "core/analysis/report_io.h"
 #include "core/run/analysis_job.h"
 #include "core/run/experiment_config.h"
+#include "core/safe_io.h"
 #include "ui/architecture_view.h"
 #include "ui/experiment_form.h"
 #include "ui/feature_view.h"
@@ -371,6 +373,77 @@ TEST(Workbench, ABadModelShowsAnErrorAndTheWindowSurvives) {
     ASSERT_TRUE(waitFor([&] { return !w.controller().busy(); }, 120000));
     ASSERT_TRUE(w.data().summary.has_value());
     EXPECT_EQ(w.data().summary->status, "finished");
+}
+
+TEST(Workbench, AFullDiskFailsTheRunAndTheWindowSurvives) {
+    QTemporaryDir out;
+    MainWindow w;
+    loadTinyDemo(w, out.path(), 3, 6);
+    w.show();
+    w.startRun();
+    ASSERT_TRUE(waitFor([&] { return w.data().iterations.size() >= 2; }, 60000));
+    // The disk fills while the run writes, and stays full until the run has ended.
+    dfq::io::injectDiskFullAfter(0);
+    const bool ended = waitFor([&] { return !w.controller().busy(); }, 60000);
+    dfq::io::injectDiskFullAfter(-1);
+    ASSERT_TRUE(ended);
+    EXPECT_TRUE(w.lastError().contains(": cannot write (No space left on device)"))
+        << w.lastError().toStdString();
+    EXPECT_TRUE(w.lastError().contains("summary.json: cannot write"))
+        << w.lastError().toStdString();
+    EXPECT_TRUE(hasVisibleMessageBox());
+    closeMessageBoxes();
+    ASSERT_TRUE(w.data().summary.has_value());
+    EXPECT_EQ(w.data().summary->status, "failed");
+    // Nothing half-written is left, and the folder is not locked any more.
+    QDirIterator it(out.path(), QDirIterator::Subdirectories);
+    while (it.hasNext()) {
+        const QString f = it.next();
+        EXPECT_FALSE(f.contains(".tmp")) << f.toStdString();
+        EXPECT_FALSE(f.endsWith("run.lock")) << f.toStdString();
+    }
+    // With space again, the window runs the demo.
+    loadTinyDemo(w, out.path(), 1, 2);
+    w.startRun();
+    ASSERT_TRUE(waitFor([&] { return !w.controller().busy(); }, 120000));
+    ASSERT_TRUE(w.data().summary.has_value());
+    EXPECT_EQ(w.data().summary->status, "finished");
+}
+
+TEST(Workbench, AModelGivenAsTheTargetIsOpenedAsTheModel) {
+    MainWindow w;
+    ASSERT_TRUE(w.openExperiment("demo"));
+    // A TorchScript file, whatever its name, is a model, not an experiment to parse as YAML.
+    QTemporaryDir dir;
+    const QString model = dir.path() + "/teacher.bin";
+    ASSERT_TRUE(
+        QFile::copy(QString::fromStdString(DFQ_FIXTURES_DIR) + "/with_meta.traced.pt", model));
+    ASSERT_TRUE(w.open(model));
+    EXPECT_EQ(w.form()->config().modelPath, model.toStdString());
+    EXPECT_TRUE(w.lastError().isEmpty()) << w.lastError().toStdString();
+}
+
+TEST(Workbench, ARunFoldersWarningsAreShown) {
+    QTemporaryDir out;
+    MainWindow w;
+    loadTinyDemo(w, out.path(), 1, 2);
+    w.startRun();
+    ASSERT_TRUE(waitFor([&] { return !w.controller().busy(); }, 120000));
+    const QString folder = w.data().folder;
+    QFile summary(folder + "/summary.json");
+    ASSERT_TRUE(summary.open(QIODevice::ReadOnly));
+    QByteArray json = summary.readAll();
+    summary.close();
+    json.replace("\"warnings\":[]", "\"warnings\":[\"generator collapse (CE): not falling\"]");
+    ASSERT_TRUE(summary.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    summary.write(json);
+    summary.close();
+    MainWindow again;
+    ASSERT_TRUE(again.openRunFolder(folder));
+    ASSERT_TRUE(again.data().summary.has_value());
+    ASSERT_EQ(again.data().summary->warnings.size(), 1u);
+    EXPECT_EQ(again.data().summary->warnings[0], "generator collapse (CE): not falling");
+    EXPECT_TRUE(again.logText().contains("Warnings: generator collapse (CE): not falling"));
 }
 
 namespace {
