@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs what DFQ Workbench needs to build, test and run on Debian 12, and nothing that is
 # already there. Safe to run again. Run it as root (or through sudo).
+#   --sanitizers  also clang with its sanitizer and libFuzzer runtimes, for tests/sanitize.sh
 set -eu
 
 PACKAGES="
@@ -12,6 +13,11 @@ xvfb xauth
 dataset-fashion-mnist
 python3-torch python3-torchvision
 "
+if [ "${1:-}" = "--sanitizers" ]; then
+    # clang: the compiler tests/sanitize.sh builds with; libclang-rt-14-dev: its AddressSanitizer,
+    # UndefinedBehaviorSanitizer and libFuzzer runtimes; libomp-dev: OpenMP for clang.
+    PACKAGES="$PACKAGES clang libclang-rt-14-dev libomp-dev"
+fi
 # Why some of these are here:
 #  libopenblas0-openmp  Debian's LibTorch multiplies matrices through the system BLAS; without
 #                       OpenBLAS that is the reference BLAS, some 25x slower.
