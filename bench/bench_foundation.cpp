@@ -23,6 +23,7 @@
 #include "core/model/model.h"
 #include "core/run/demo_teacher.h"
 #include "core/runtime.h"
+#include "core/zip_check.h"
 
 using dfq::bench::median;
 using dfq::bench::peakMb;
@@ -66,11 +67,17 @@ int main(int argc, char** argv) {
     const std::string small = DFQ_FIXTURES_DIR;
     const std::string resnet18 = large + "/resnet18.traced.pt";
     if (std::filesystem::exists(resnet18)) {
-        std::vector<double> t;
-        for (int i = 0; i < 5; ++i)
+        std::vector<double> t, unchecked, check;
+        for (int i = 0; i < 5; ++i) {
             t.push_back(seconds([&] { dfq::model::Model::load(resnet18); }));
-        std::printf("Import resnet18 (traced, 11.2M params): %.0f ms (median of 5)\n\n",
-                    1e3 * median(t));
+            unchecked.push_back(seconds([&] { dfq::model::Model::load(resnet18, false); }));
+            check.push_back(seconds([&] { dfq::verifyZipFile(resnet18); }));
+        }
+        std::printf(
+            "Import resnet18 (traced, 11.2M params): %.0f ms (median of 5); without the "
+            "integrity check %.0f ms; the CRC-32 check alone %.1f ms (%.0f MB)\n\n",
+            1e3 * median(t), 1e3 * median(unchecked), 1e3 * median(check),
+            static_cast<double>(std::filesystem::file_size(resnet18)) / 1e6);
     } else {
         std::printf("Import resnet18: skipped, %s not built\n\n", resnet18.c_str());
     }
