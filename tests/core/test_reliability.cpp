@@ -168,6 +168,12 @@ TEST(ZipCheck, AFlippedByteInAnyMemberIsFoundAndNamed) {
     spit(path, damaged);
     EXPECT_NE(errorOf([&] { dfq::model::Model::load(path); }).find("fails its CRC-32 check"),
               std::string::npos);
+    // A mutated no_forward.scripted.pt whose pickle asks LibTorch's unpickler for gigabytes
+    // (found by the fuzzer with the check off): the check refuses it before LibTorch reads it.
+    const std::string huge = std::string(DFQ_SOURCE_DIR) +
+                             "/tests/fuzz/regressions/fuzz_torchscript/unpickler-huge-length.pt";
+    EXPECT_NE(errorOf([&] { dfq::model::Model::load(huge); }).find("the file is damaged (member '"),
+              std::string::npos);
     // Cut short, empty and garbage archives are refused with a reason, never read out of bounds.
     for (const std::string& bad :
          {original.substr(0, original.size() - 10), std::string(), std::string(100, 'x')})
