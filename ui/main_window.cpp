@@ -318,11 +318,7 @@ void MainWindow::connectController() {
         dirty_.layers = true;
     });
     connect(boundary_, &BoundaryView::pairChanged, &c, &RunController::setBoundaryPair);
-    connect(&c, &RunController::logLine, this, [this](const QString& line) {
-        appendLog(line);
-        if (line.startsWith("warning: "))
-            statusBar()->showMessage(line, 60000);
-    });
+    connect(&c, &RunController::logLine, this, &MainWindow::appendLog);
     connect(&c, &RunController::finished, this, [this](const run::RunSummary& s) {
         data_.summary = s;
         dirty_.setAll();
@@ -637,8 +633,9 @@ bool MainWindow::openRunFolder(const QString& folder) {
         dirty_.setAll();
         addRecent(folder);
         appendLog(tr("Opened the run folder %1").arg(folder));
-        if (data_.summary && !data_.summary->warnings.empty())
-            appendLog(tr("Warnings: %1").arg(warningText(*data_.summary)));
+        if (data_.summary)
+            for (const auto& warning : data_.summary->warnings)
+                appendLog(tr("warning: %1").arg(QString::fromStdString(warning)));
         watchedFolder_ = folder;
         // A run still being written (by `dfq run` elsewhere) is followed live.
         if (!data_.summary || data_.summary->status == "running")

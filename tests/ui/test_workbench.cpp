@@ -443,7 +443,7 @@ TEST(Workbench, ARunFoldersWarningsAreShown) {
     ASSERT_TRUE(again.data().summary.has_value());
     ASSERT_EQ(again.data().summary->warnings.size(), 1u);
     EXPECT_EQ(again.data().summary->warnings[0], "generator collapse (CE): not falling");
-    EXPECT_TRUE(again.logText().contains("Warnings: generator collapse (CE): not falling"));
+    EXPECT_TRUE(again.logText().contains("warning: generator collapse (CE): not falling"));
 }
 
 namespace {
