@@ -3,6 +3,7 @@
 #include <stb_image_write.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -196,6 +197,15 @@ RunDirectory RunDirectory::reopen(const std::string& path) {
     d.path_ = path;
     // A folder another run is writing to is refused before anything in it is touched.
     d.lock_ = std::make_unique<io::FolderLock>(path);
+    // With the lock held nobody else writes here: temporary files are what a killed process
+    // left (they would only keep the disk full).
+    for (const auto& e : fs::recursive_directory_iterator(path, ec)) {
+        const std::string name = e.path().filename().string();
+        const auto tmp = name.rfind(".tmp");
+        if (e.is_regular_file(ec) && tmp != std::string::npos && tmp + 4 < name.size() &&
+            std::isdigit(static_cast<unsigned char>(name[tmp + 4])))
+            fs::remove(e.path(), ec);
+    }
     return d;
 }
 

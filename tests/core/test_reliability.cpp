@@ -194,7 +194,10 @@ TEST(RunFolder, ResumeDropsTornRowsAndRowsAfterTheCheckpoint) {
     spit(dir + "/metrics.csv",
          header + "0" + row + "1" + row + "12,1,2,3\n" + "3" + row + "4,0,0,1");
     spit(dir + "/eval.csv", "epoch,step,top1,top5,best_top1,seconds\nfp,-1,90,,,\n0,3,80,9");
+    // A process killed while writing left a temporary file; reopening removes it.
+    spit(dir + "/summary.json.tmp4242-0", "{");
     auto d = dfq::run::RunDirectory::reopen(dir);
+    EXPECT_TRUE(temporaryFiles(dir).empty());
     dfq::run::RunSummary soFar;
     soFar.fpTop1 = 90;
     d.onResume(3, soFar);
