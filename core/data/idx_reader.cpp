@@ -24,6 +24,7 @@ constexpr uint32_t kImagesMagic = 0x00000803;
 constexpr uint32_t kLabelsMagic = 0x00000801;
 constexpr uint8_t kUnsignedByteType = 0x08;
 constexpr int64_t kIdxClasses = 10;
+constexpr uint64_t kMaxSide = 16384;
 // Data is read chunk by chunk into a growing buffer, so that a header claiming more data than the
 // file holds fails as truncated instead of allocating the claimed size up front.
 constexpr uint64_t kReadChunk = uint64_t{1} << 24;
@@ -149,7 +150,15 @@ at::Tensor readIdxImages(const std::string& path) {
     if (h == 0 || w == 0)
         throw Error(path + ": image size " + std::to_string(h) + "x" + std::to_string(w) +
                     " at byte offset 8 is empty");
-    const uint64_t imageBytes = h * w;  // both below 2^32, so no overflow
+    // Sides beyond any classifier's input. (LibTorch 1.13 crashes, not throws, on a tensor whose
+    // strides overflow, which an empty file with such sides would otherwise reach.)
+    if (h > kMaxSide || w > kMaxSide)
+        throw Error(path + ": image size " + std::to_string(h) + "x" + std::to_string(w) +
+                    " at byte offset 8 is larger than " + std::to_string(kMaxSide) +
+                    " pixels a side; is it an IDX images file?");
+    if (n == 0)
+        throw Error(path + ": the file holds no images (count 0 at byte offset 4)");
+    const uint64_t imageBytes = h * w;  // both at most 2^14, so no overflow
     if (n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / imageBytes)
         throw Error(path + ": " + std::to_string(n) + " images of " + std::to_string(h) + "x" +
                     std::to_string(w) + " are more than can be addressed");
@@ -166,6 +175,8 @@ at::Tensor readIdxImages(const std::string& path) {
 at::Tensor readIdxLabels(const std::string& path) {
     IdxStream in(path);
     const uint64_t n = readHeader(in, kLabelsMagic, "labels")[0];
+    if (n == 0)
+        throw Error(path + ": the file holds no labels (count 0 at byte offset 4)");
     const std::string expected =
         std::to_string(in.offset() + n) + " bytes for " + std::to_string(n) + " labels";
     auto labels = in.read(n, expected);

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/data/idx_reader.h"
 #include "core/error.h"
 #include "core/model/model.h"
 #include "core/run/checkpoint.h"
@@ -363,4 +364,19 @@ TEST(Trainer, ACollapsingGeneratorEndsWithAWarning) {
             EXPECT_NE(json.find("\"warnings\":[]"), std::string::npos) << json;
         }
     }
+}
+
+TEST(IdxReader, AnEmptyFileWithHugeSidesIsAnErrorNotACrash) {
+    // Found by the fuzzer: 0 images of 4177395959x3155623936 made LibTorch compute overflowing
+    // strides and crash (SEGV) instead of throwing.
+    const std::string path =
+        std::string(DFQ_SOURCE_DIR) + "/tests/fuzz/regressions/fuzz_idx/empty-with-huge-sides.idx";
+    EXPECT_NE(errorOf([&] { dfq::data::readIdxImages(path); })
+                  .find(": image size 4177395959x3155623936 at byte offset 8 is larger than "
+                        "16384 pixels a side"),
+              std::string::npos);
+    const std::string empty = dfq::test::tempDir() + "/empty-idx";
+    spit(empty, std::string("\0\0\x08\x03\0\0\0\0\0\0\0\x1c\0\0\0\x1c", 16));
+    EXPECT_EQ(errorOf([&] { dfq::data::readIdxImages(empty); }),
+              empty + ": the file holds no images (count 0 at byte offset 4)");
 }
