@@ -1,8 +1,11 @@
 #include <gtest/gtest.h>
 #include <qcustomplot.h>
 
+#include <unistd.h>
+
 #include <QApplication>
 #include <QComboBox>
+#include <QDir>
 #include <QDirIterator>
 #include <QElapsedTimer>
 #include <QEventLoop>
@@ -13,6 +16,7 @@
 #include <QTableWidget>
 #include <QTemporaryDir>
 #include <QTimer>
+#include <cstdlib>
 #include <functional>
 
 #include "core/analysis/report_io.h"
@@ -408,6 +412,36 @@ TEST(Workbench, AFullDiskFailsTheRunAndTheWindowSurvives) {
     ASSERT_TRUE(waitFor([&] { return !w.controller().busy(); }, 120000));
     ASSERT_TRUE(w.data().summary.has_value());
     EXPECT_EQ(w.data().summary->status, "finished");
+}
+
+TEST(Workbench, ARunOnAFullFileSystemEndsFailedWithItsSummary) {
+    // A real full disk: a 160 KiB tmpfs, which the checkpoint does not fit. Needs root.
+    QTemporaryDir out;
+    const QString disk = out.path() + "/disk";
+    QDir().mkpath(disk);
+    const std::string mount = "mount -t tmpfs -o size=160k tmpfs '" + disk.toStdString() + "'";
+    if (::geteuid() != 0 || std::system((mount + " 2>/dev/null").c_str()) != 0)
+        GTEST_SKIP()
+            << "needs root to mount a small tmpfs (the injected full disk is tested above)";
+    struct Unmount {
+        std::string dir;
+        ~Unmount() { std::system(("umount '" + dir + "'").c_str()); }
+    } unmount{disk.toStdString()};
+    MainWindow w;
+    loadTinyDemo(w, disk, 2, 3);
+    w.startRun();
+    ASSERT_TRUE(waitFor([&] { return !w.controller().busy(); }, 120000));
+    EXPECT_TRUE(w.lastError().contains(": cannot write (No space left on device)"))
+        << w.lastError().toStdString();
+    closeMessageBoxes();
+    QFile summary(w.data().folder + "/summary.json");
+    ASSERT_TRUE(summary.open(QIODevice::ReadOnly)) << w.data().folder.toStdString();
+    const QByteArray json = summary.readAll();
+    EXPECT_TRUE(json.contains("\"status\":\"failed\"")) << json.toStdString();
+    EXPECT_TRUE(json.contains("No space left on device")) << json.toStdString();
+    QDirIterator it(disk, QDirIterator::Subdirectories);
+    while (it.hasNext())
+        EXPECT_FALSE(it.next().contains(".tmp"));
 }
 
 TEST(Workbench, AModelGivenAsTheTargetIsOpenedAsTheModel) {
