@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -406,6 +408,37 @@ void validate(const C& c, const std::string& source) {
     }
 }
 
+// A double or list-of-doubles default with the fewest significant digits that give it back
+// exactly ("0.9"); empty for other keys.
+std::string shortDoubles(const C& c, const KeySpec& s) {
+    auto shortest = [](double v) {
+        if (v == std::floor(v) && std::abs(v) < 1e15)
+            return std::to_string(static_cast<int64_t>(v));
+        char buf[40];
+        for (int digits = 1; digits <= 17; ++digits) {
+            std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+            if (std::strtod(buf, nullptr) == v)
+                break;
+        }
+        return std::string(buf);
+    };
+    std::string out;
+    std::visit(
+        [&](auto member) {
+            using T = std::decay_t<decltype(c.*member)>;
+            if constexpr (std::is_same_v<T, double>) {
+                out = shortest(c.*member);
+            } else if constexpr (std::is_same_v<T, std::vector<double>>) {
+                out = "[";
+                for (size_t i = 0; i < (c.*member).size(); ++i)
+                    out += (i ? ", " : "") + shortest((c.*member)[i]);
+                out += "]";
+            }
+        },
+        s.field);
+    return out;
+}
+
 YAML::Node valueNode(const C& c, const KeySpec& s) {
     return std::visit(
         [&](auto member) -> YAML::Node {
@@ -635,6 +668,8 @@ std::string configReferenceMarkdown() {
          "(`dfq config-reference`).\n\n"
          "| key | default | allowed | meaning |\n|---|---|---|---|\n";
     for (const auto& s : schema()) {
+        // Numbers as a person writes them (0.9, not the 17 digits that config.yaml keeps so that
+        // it reads back bit for bit).
         YAML::Emitter e;
         e << valueNode(defaults, s);
         std::string allowed;
@@ -644,7 +679,9 @@ std::string configReferenceMarkdown() {
             allowed = rangeText(s);
         if (s.listSize >= 0)
             allowed += (allowed.empty() ? "" : "; ") + std::to_string(s.listSize) + " entries";
-        std::string def = e.c_str();
+        std::string def = shortDoubles(defaults, s);
+        if (def.empty())
+            def = e.c_str();
         if (def.empty() || def == "~")
             def = "\"\"";
         o << "| `" << s.key << "` | `" << def << "` | " << allowed << " | " << s.doc << " |\n";
