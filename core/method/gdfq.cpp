@@ -8,6 +8,7 @@
 
 #include "../error.h"
 #include "losses.h"
+#include "scope_guards.h"
 
 namespace dfq::method {
 
@@ -357,25 +358,17 @@ void Gdfq::calibrateActivations(int64_t batches, quant::Calibration method, uint
     if (trackers.empty() || batches <= 0)
         return;
     at::Generator rng = at::make_generator<at::CPUGeneratorImpl>(seed);
-    std::vector<at::Tensor> genBuffers;
-    for (const auto& b : generator_->buffers())
-        genBuffers.push_back(b.clone());
     std::vector<quant::ActivationStats> stats(trackers.size());
-    quantizer_->setCollector(&stats, &rng);
-    try {
+    {
+        const BufferRestore keepGenerator(*generator_);
+        quantizer_->setCollector(&stats, &rng);
+        const ScopeExit stopCollecting([&] { quantizer_->setCollector(nullptr, nullptr); });
         const int64_t b = options_.batchSize;
         for (int64_t i = 0; i < batches; ++i) {
             const Latent in = drawLatent(b, &rng);
             studentNet_.forward(generator_->forward(in.z, in.labels, in.weights));
         }
-    } catch (...) {
-        quantizer_->setCollector(nullptr, nullptr);
-        throw;
     }
-    quantizer_->setCollector(nullptr, nullptr);
-    auto buffers = generator_->buffers();
-    for (size_t i = 0; i < buffers.size(); ++i)
-        buffers[i].copy_(genBuffers[i]);
     const int bits = options_.quant.activationBits;
     for (size_t t = 0; t < trackers.size(); ++t) {
         const auto [lo, hi] = stats[t].range(method, bits);
@@ -392,9 +385,7 @@ std::vector<std::array<double, 3>> Gdfq::boundarySweep(int64_t a, int64_t b, int
                     ", at least 2 steps and 1 sample");
     torch::NoGradGuard noGrad;
     at::Generator rng = at::make_generator<at::CPUGeneratorImpl>(seed);
-    std::vector<at::Tensor> genBuffers;
-    for (const auto& buf : generator_->buffers())
-        genBuffers.push_back(buf.clone());
+    const BufferRestore keepGenerator(*generator_);
     const at::Tensor z = at::randn({samples, 2, latentDim_}, rng).to(options_.device);
     const at::Tensor labels =
         at::tensor({a, b}, at::kLong).repeat({samples, 1}).to(options_.device);
@@ -408,9 +399,6 @@ std::vector<std::array<double, 3>> Gdfq::boundarySweep(int64_t a, int64_t b, int
         const at::Tensor mean = p.mean(0).cpu();
         out.push_back({t, mean[a].item<double>(), mean[b].item<double>()});
     }
-    auto buffers = generator_->buffers();
-    for (size_t i = 0; i < buffers.size(); ++i)
-        buffers[i].copy_(genBuffers[i]);
     return out;
 }
 
@@ -420,14 +408,11 @@ at::Tensor Gdfq::teacherFeatures(const at::Tensor& x) {
     torch::NoGradGuard noGrad;
     InputCapture capture;
     capture.layer = classifierLayer_;
-    teacher_.setHooks(&capture);
-    try {
+    {
+        teacher_.setHooks(&capture);
+        const ScopeExit unhook([&] { teacher_.setHooks(nullptr); });
         teacher_.forward(x.to(options_.device));
-    } catch (...) {
-        teacher_.setHooks(nullptr);
-        throw;
     }
-    teacher_.setHooks(nullptr);
     return capture.seen.reshape({x.size(0), -1}).to(at::kCPU, at::kFloat);
 }
 
@@ -436,9 +421,7 @@ std::pair<at::Tensor, at::Tensor> Gdfq::synthesize(int64_t n, bool superposed, u
         throw Error("boundary samples need Qimera's generator (method.generator: qimera)");
     torch::NoGradGuard noGrad;
     at::Generator rng = at::make_generator<at::CPUGeneratorImpl>(seed);
-    std::vector<at::Tensor> genBuffers;
-    for (const auto& buf : generator_->buffers())
-        genBuffers.push_back(buf.clone());
+    const BufferRestore keepGenerator(*generator_);
     at::Tensor labels = at::arange(n, at::kLong).remainder(classes_);
     at::Tensor x;
     if (superposed) {
@@ -455,9 +438,6 @@ std::pair<at::Tensor, at::Tensor> Gdfq::synthesize(int64_t n, bool superposed, u
         const at::Tensor z = at::randn({n, latentDim_}, rng).to(options_.device);
         x = generator_->forward(z, labels.to(options_.device));
     }
-    auto buffers = generator_->buffers();
-    for (size_t i = 0; i < buffers.size(); ++i)
-        buffers[i].copy_(genBuffers[i]);
     return {x, labels};
 }
 
@@ -466,15 +446,9 @@ analysis::LayerProbeResult Gdfq::probeLayers(const at::Tensor& images) {
         probe_ = std::make_unique<analysis::LayerProbe>(*teacherModel_.graph(), *quantizer_);
     const bool calibrating = quantizer_->calibrating();
     quantizer_->setCalibrating(false);
-    try {
-        auto r = probe_->probe(teacher_, studentNet_, quantizer_.get(), *teacherParams_,
-                               images.to(options_.device));
-        quantizer_->setCalibrating(calibrating);
-        return r;
-    } catch (...) {
-        quantizer_->setCalibrating(calibrating);
-        throw;
-    }
+    const ScopeExit restore([&] { quantizer_->setCalibrating(calibrating); });
+    return probe_->probe(teacher_, studentNet_, quantizer_.get(), *teacherParams_,
+                         images.to(options_.device));
 }
 
 at::Tensor Gdfq::studentForward(const at::Tensor& x) {
