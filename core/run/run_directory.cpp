@@ -16,6 +16,7 @@
 #include "../json_writer.h"
 #include "../runtime.h"
 #include "../safe_io.h"
+#include "run_folder_format.h"
 
 namespace dfq::run {
 
@@ -37,12 +38,9 @@ std::string row(const T&... fields) {
     return out.str();
 }
 
-constexpr const char* kMetricsHeader =
-    "step,epoch,iteration,g_ce,g_bns,g_loss,s_ce,s_kd,s_loss,student_trained,calibrating,lr_g,"
-    "lr_s,it_per_s,g_ms,s_ms\n";
-constexpr const char* kEvalHeader = "epoch,step,top1,top5,best_top1,seconds\n";
-constexpr const char* kBnChannelsHeader =
-    "step,layer,channel,batch_mean,batch_var,running_mean,running_var\n";
+const std::string kMetricsHeader = std::string(columns::kMetrics) + "\n";
+const std::string kEvalHeader = std::string(columns::kEval) + "\n";
+const std::string kBnChannelsHeader = std::string(columns::kBnChannels) + "\n";
 
 // Keeps the header and the rows `keep` accepts (given the row's comma-separated fields); returns
 // whether the file has a header.
@@ -212,27 +210,27 @@ RunDirectory RunDirectory::reopen(const std::string& path) {
 void RunDirectory::onResume(int64_t step, const RunSummary& soFar) {
     const fs::path dir(path_);
     auto before = [&](const std::vector<std::string>& f) { return toStep(f[0]) < step; };
-    auto reopenCsv = [&](io::AppendFile& out, const char* name, const char* header) {
+    auto reopenCsv = [&](io::AppendFile& out, const char* name, const std::string& header) {
         const bool hasHeader = filterCsv(dir / name, before);
         openCsv(out, dir / name, false);
-        if (!hasHeader && header)
+        if (!hasHeader && !header.empty())
             out.append(header);
         return hasHeader;
     };
     reopenCsv(metrics_, "metrics.csv", kMetricsHeader);
-    bnHeader_ = reopenCsv(bnMatch_, "bn_match.csv", nullptr);
+    bnHeader_ = reopenCsv(bnMatch_, "bn_match.csv", "");
     reopenCsv(bnChannels_, "bn_channels.csv", kBnChannelsHeader);
-    roundingHeader_ = reopenCsv(rounding_, "rounding.csv", nullptr);
+    roundingHeader_ = reopenCsv(rounding_, "rounding.csv", "");
     if (fs::exists(dir / "alpha.csv"))
-        alphaHeader_ = reopenCsv(alpha_, "alpha.csv", nullptr);
+        alphaHeader_ = reopenCsv(alpha_, "alpha.csv", "");
     if (fs::exists(dir / "features.csv"))
-        featuresHeader_ = reopenCsv(features_, "features.csv", nullptr);
+        featuresHeader_ = reopenCsv(features_, "features.csv", "");
     if (fs::exists(dir / "boundary.csv"))
-        boundaryHeader_ = reopenCsv(boundary_, "boundary.csv", nullptr);
+        boundaryHeader_ = reopenCsv(boundary_, "boundary.csv", "");
     if (fs::exists(dir / "layers.csv"))
-        layersHeader_ = reopenCsv(layers_, "layers.csv", nullptr);
+        layersHeader_ = reopenCsv(layers_, "layers.csv", "");
     if (fs::exists(dir / "architecture.csv"))
-        architectureHeader_ = reopenCsv(architecture_, "architecture.csv", nullptr);
+        architectureHeader_ = reopenCsv(architecture_, "architecture.csv", "");
     // eval.csv: baselines the checkpoint knows, and evaluations up to its iteration.
     const bool evalHeader = filterCsv(dir / "eval.csv", [&](const std::vector<std::string>& f) {
         if (f[0] == "fp")
@@ -268,7 +266,7 @@ void RunDirectory::onEval(const EvalStats& s) {
 
 void RunDirectory::onBnMatch(const BnMatch& m) {
     if (!bnHeader_) {
-        std::string header = "step";
+        std::string header = columns::kBnMatchLead;
         for (const auto& l : m.layers)
             header += "," + l + ":mean_mse," + l + ":var_mse";
         bnMatch_.append(header + "\n");
@@ -289,7 +287,7 @@ void RunDirectory::onBnMatch(const BnMatch& m) {
 
 void RunDirectory::onRounding(const RoundingStats& r) {
     if (!roundingHeader_) {
-        std::string header = "step,overall";
+        std::string header = columns::kRoundingLead;
         for (const auto& l : r.layers)
             header += "," + l;
         rounding_.append(header + "\n");
@@ -301,7 +299,7 @@ void RunDirectory::onRounding(const RoundingStats& r) {
     rounding_.append(line + "\n");
     if (r.alphas.empty())
         return;
-    std::string header = "step,threshold",
+    std::string header = columns::kAlphaLead,
                 alphaRow = std::to_string(r.step) + ',' + fmt(r.threshold);
     for (const auto& l : r.layers)
         header += ',' + l;
@@ -326,7 +324,7 @@ void RunDirectory::onBoundary(const BoundarySweep& b) {
     for (size_t i = 0; i < b.t.size(); ++i)
         rows += row(b.step, b.a, b.b, fmt(b.t[i]), fmt(b.pa[i]), fmt(b.pb[i]));
     if (!rows.empty())
-        appendOptionalCsv(boundary_, boundaryHeader_, "boundary.csv", "step,a,b,t,p_a,p_b", rows);
+        appendOptionalCsv(boundary_, boundaryHeader_, "boundary.csv", columns::kBoundary, rows);
 }
 
 void RunDirectory::onFeatures(const FeatureMap& f) {
@@ -334,7 +332,7 @@ void RunDirectory::onFeatures(const FeatureMap& f) {
     for (size_t i = 0; i < f.x.size(); ++i)
         rows += row(f.step, f.kind[i], f.label[i], fmt(f.x[i]), fmt(f.y[i]));
     if (!rows.empty())
-        appendOptionalCsv(features_, featuresHeader_, "features.csv", "step,kind,label,x,y", rows);
+        appendOptionalCsv(features_, featuresHeader_, "features.csv", columns::kFeatures, rows);
 }
 
 void RunDirectory::onLayers(const LayerStats& l) {
@@ -347,13 +345,12 @@ void RunDirectory::onLayers(const LayerStats& l) {
         rows +=
             row(l.step, l.source, l.bnLayers[i], "bn", "", fmt(l.bnMeanMse[i]), fmt(l.bnVarMse[i]));
     if (!rows.empty())
-        appendOptionalCsv(layers_, layersHeader_, "layers.csv",
-                          "step,source,layer,kind,sqnr_db,bn_mean_mse,bn_var_mse", rows);
+        appendOptionalCsv(layers_, layersHeader_, "layers.csv", columns::kLayers, rows);
 }
 
 void RunDirectory::onArchitecture(const ArchitectureStats& a) {
     // One row per report: every edge's probability of every candidate ("c1 op2:dil5").
-    std::string header = "step,temperature",
+    std::string header = columns::kArchitectureLead,
                 line = std::to_string(a.step) + ',' + fmt(a.temperature);
     for (size_t e = 0; e < a.edges.size(); ++e)
         for (size_t k = 0; k < a.choices[e].size(); ++k) {
