@@ -16,6 +16,7 @@
 #include "core/run/demo_teacher.h"
 #include "core/run/experiment_config.h"
 #include "core/run/run_directory.h"
+#include "core/run/run_folder_reader.h"
 #include "core/run/trainer.h"
 #include "core/safe_io.h"
 #include "core/sha256.h"
@@ -379,4 +380,69 @@ TEST(IdxReader, AnEmptyFileWithHugeSidesIsAnErrorNotACrash) {
     spit(empty, std::string("\0\0\x08\x03\0\0\0\0\0\0\0\x1c\0\0\0\x1c", 16));
     EXPECT_EQ(errorOf([&] { dfq::data::readIdxImages(empty); }),
               empty + ": the file holds no images (count 0 at byte offset 4)");
+}
+
+TEST(RunFolderReader, ReadsBackWhatTheWriterWrote) {
+    if (!fs::exists(dfq::run::kFashionMnistDir))
+        GTEST_SKIP() << "Fashion-MNIST is not installed";
+    struct Recorder : dfq::run::Observer {
+        std::vector<dfq::run::IterationStats> iterations;
+        std::vector<dfq::run::EvalStats> evals;
+        std::vector<dfq::run::RoundingStats> rounding;
+        std::vector<dfq::run::BnMatch> bn;
+        std::vector<dfq::run::LayerStats> layers;
+        dfq::run::RunSummary summary;
+        double fp = -1, ptq = -1;
+        void onIteration(const dfq::run::IterationStats& s) override { iterations.push_back(s); }
+        void onEval(const dfq::run::EvalStats& e) override { evals.push_back(e); }
+        void onRounding(const dfq::run::RoundingStats& r) override { rounding.push_back(r); }
+        void onBnMatch(const dfq::run::BnMatch& m) override { bn.push_back(m); }
+        void onLayers(const dfq::run::LayerStats& l) override { layers.push_back(l); }
+        void onBaseline(const std::string& name, double top1) override {
+            (name == "fp" ? fp : ptq) = top1;
+        }
+        void onFinish(const dfq::run::RunSummary& s) override { summary = s; }
+    } rec;
+    const std::string dir = dfq::test::tempDir() + "/read-back";
+    {
+        dfq::run::RunDirectory folder("", "", dir);
+        const auto config =
+            tinyRun({"data.path=fashion-mnist", "data.limit=200", "output.layers_every=2",
+                     "output.bn_every=2", "method.student=ait"});
+        dfq::run::Trainer(config, {&rec, &folder}).run();
+    }
+    const dfq::run::RunRecord r = dfq::run::readRunFolder(dir);
+    auto near = [](double a, double b) {
+        return std::abs(a - b) <= 1e-5 * std::max(1.0, std::abs(b));
+    };
+    ASSERT_EQ(r.iterations.size(), rec.iterations.size());
+    for (size_t i = 0; i < r.iterations.size(); ++i) {
+        EXPECT_EQ(r.iterations[i].step, rec.iterations[i].step);
+        EXPECT_EQ(r.iterations[i].studentTrained, rec.iterations[i].studentTrained);
+        EXPECT_TRUE(near(r.iterations[i].generatorCe, rec.iterations[i].generatorCe));
+        EXPECT_TRUE(near(r.iterations[i].studentLoss, rec.iterations[i].studentLoss));
+        EXPECT_TRUE(near(r.iterations[i].lrStudent, rec.iterations[i].lrStudent));
+    }
+    ASSERT_EQ(r.evals.size(), rec.evals.size());
+    EXPECT_TRUE(near(r.evals.back().top1, rec.evals.back().top1));
+    EXPECT_TRUE(near(r.fpTop1, rec.fp));
+    EXPECT_TRUE(near(r.ptqTop1, rec.ptq));
+    ASSERT_EQ(r.rounding.size(), rec.rounding.size());
+    ASSERT_FALSE(r.rounding.empty());
+    EXPECT_EQ(r.rounding.back().layers, rec.rounding.back().layers);
+    EXPECT_EQ(r.rounding.back().alphas.size(), rec.rounding.back().alphas.size());  // AIT
+    EXPECT_TRUE(near(r.rounding.back().threshold, rec.rounding.back().threshold));
+    ASSERT_TRUE(r.lastBn.has_value());
+    EXPECT_EQ(r.lastBn->step, rec.bn.back().step);
+    EXPECT_EQ(r.lastBn->layers, rec.bn.back().layers);
+    EXPECT_EQ(r.lastBn->channels.size(), rec.bn.back().channels.size());
+    ASSERT_EQ(r.layers.size(), rec.layers.size());
+    EXPECT_EQ(r.layers.back().layers, rec.layers.back().layers);
+    EXPECT_EQ(r.layers.back().source, rec.layers.back().source);
+    ASSERT_TRUE(r.summary.has_value());
+    EXPECT_EQ(r.summary->status, "finished");
+    EXPECT_EQ(r.summary->iterations, rec.summary.iterations);
+    EXPECT_TRUE(near(r.summary->lastTop1, rec.summary.lastTop1));
+    EXPECT_EQ(r.sampleGridStep, 3);
+    EXPECT_NE(r.configYaml.find("student: ait"), std::string::npos);
 }

@@ -1,9 +1,7 @@
-// The window's run-folder reader: a folder of small valid files in which the input replaces
-// one file (its first byte picks which).
-#include <QString>
-
+// The run-folder reader (what the window shows a run folder with): a folder of small valid
+// files in which the input replaces one file (its first byte picks which).
+#include "core/run/run_folder_reader.h"
 #include "fuzz_common.h"
-#include "ui/run_data.h"
 
 namespace {
 
@@ -49,7 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         dfq::fuzz::writeScratch("run/" + name, data + 1, size - 1);
     }
     try {
-        dfq::ui::readRunFolder(QString::fromStdString(dfq::fuzz::scratch() + "/run"));
+        dfq::run::readRunFolder(dfq::fuzz::scratch() + "/run");
     } catch (const std::exception&) {
     }
     return 0;
