@@ -66,10 +66,24 @@ std::vector<Item> listImages(const std::string& root, std::vector<std::string>& 
 
 using Pixels = std::unique_ptr<stbi_uc, decltype(&stbi_image_free)>;
 
+// Larger than any photo a classifier is evaluated on (a 48-megapixel camera gives 8064x6048);
+// a header claiming more would have the decoder allocate gigabytes.
+constexpr int kMaxSide = 16384;
+
+// Refuses a file whose header claims an image too large to decode (whatever it holds after).
+void checkSize(const std::string& file) {
+    int w = 0, h = 0, stored = 0;
+    if (stbi_info(file.c_str(), &w, &h, &stored) && (w > kMaxSide || h > kMaxSide))
+        throw Error(file + ": a " + std::to_string(w) + "x" + std::to_string(h) +
+                    " image is larger than " + std::to_string(kMaxSide) +
+                    " pixels a side; it is not decoded");
+}
+
 // Decodes, resizes and crops one image into out ([C, H, W] uint8).
 void loadInto(const Item& item, at::Tensor out, bool fit) {
     const int channels = static_cast<int>(out.size(0));
     const int64_t height = out.size(1), width = out.size(2);
+    checkSize(item.file);
     int w = 0, h = 0, stored = 0;
     Pixels decoded(stbi_load(item.file.c_str(), &w, &h, &stored, channels), &stbi_image_free);
     if (!decoded)
@@ -121,6 +135,7 @@ Dataset readImageFolder(const std::string& root, const std::vector<int64_t>& tar
         int w = 0, h = 0, stored = 0;
         if (!stbi_info(items[0].file.c_str(), &w, &h, &stored))
             throw Error(items[0].file + ": cannot decode image: " + stbi_failure_reason());
+        checkSize(items[0].file);
         // Gray + alpha counts as gray, RGBA as RGB: the alpha channel is dropped.
         shape = {stored <= 2 ? 1 : 3, h, w};
     }

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/data/idx_reader.h"
+#include "core/data/image_folder_reader.h"
 #include "core/error.h"
 #include "core/model/model.h"
 #include "core/run/checkpoint.h"
@@ -445,4 +446,21 @@ TEST(RunFolderReader, ReadsBackWhatTheWriterWrote) {
     EXPECT_TRUE(near(r.summary->lastTop1, rec.summary.lastTop1));
     EXPECT_EQ(r.sampleGridStep, 3);
     EXPECT_NE(r.configYaml.find("student: ait"), std::string::npos);
+}
+
+TEST(ImageFolderReader, AnImageClaimingGigapixelsIsRefusedBeforeDecoding) {
+    // Found by the fuzzer: a 17-byte JPEG header claiming 63481x63482 pixels made the decoder
+    // allocate 12 GB.
+    const std::string input =
+        slurp(std::string(DFQ_SOURCE_DIR) +
+              "/tests/fuzz/regressions/fuzz_image_folder/jpeg-claiming-63481x63482");
+    const std::string root = dfq::test::tempDir() + "/huge-image";
+    fs::create_directories(root + "/cat");
+    spit(root + "/cat/a.jpg", input.substr(1));  // the fuzz input's first byte picks ".jpg"
+    for (const std::vector<int64_t>& shape :
+         {std::vector<int64_t>{}, std::vector<int64_t>{3, 32, 32}})
+        EXPECT_NE(errorOf([&] {
+                      dfq::data::readImageFolder(root, shape);
+                  }).find("a.jpg: a 63481x63482 image is larger than 16384 pixels a side"),
+                  std::string::npos);
 }
