@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <vector>
 
 #include "error.h"
@@ -161,6 +162,13 @@ void verifyZip(std::string_view b, const std::string& name) {
             throw damaged("member '" + member + "' fails its CRC-32 check");
         p += 46 + nameLen + extraLen + commentLen;
     }
+}
+
+bool looksLikeZip(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    char magic[4] = {};
+    in.read(magic, 4);
+    return in.gcount() == 4 && magic[0] == 'P' && magic[1] == 'K';
 }
 
 void verifyZipFile(const std::string& path) {

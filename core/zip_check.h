@@ -12,5 +12,7 @@ namespace dfq {
 void verifyZip(std::string_view bytes, const std::string& name);
 // The same for a file (mapped, not copied).
 void verifyZipFile(const std::string& path);
+// Whether the file starts like a zip archive ("PK"), as every TorchScript file does.
+bool looksLikeZip(const std::string& path);
 
 }  // namespace dfq

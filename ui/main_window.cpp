@@ -32,6 +32,7 @@
 #include "core/model/model_summary.h"
 #include "core/run/demo_teacher.h"
 #include "core/safe_io.h"
+#include "core/zip_check.h"
 #include "experiment_form.h"
 #include "feature_view.h"
 #include "layers_view.h"
@@ -506,9 +507,7 @@ bool MainWindow::openModel(const QString& path) {
 bool MainWindow::open(const QString& path) {
     if (QFileInfo(path).isDir())
         return openRunFolder(path);
-    QFile file(path);
-    if (path != "demo" && file.open(QIODevice::ReadOnly) &&
-        file.read(4) == QByteArray("PK\x03\x04", 4))
+    if (path != "demo" && looksLikeZip(path.toStdString()))
         return openModel(path);
     return openExperiment(path);
 }

@@ -25,13 +25,6 @@ std::string firstLine(const std::string& s) {
     return end == std::string::npos ? s : s.substr(0, end);
 }
 
-bool looksLikeZip(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    char magic[4] = {};
-    in.read(magic, 4);
-    return in.gcount() == 4 && magic[0] == 'P' && magic[1] == 'K';
-}
-
 int64_t convGroups(const Node* n) {
     // aten::_convolution(input, weight, bias, stride, padding, dilation, transposed,
     //                    output_padding, groups, ...); aten::convNd(..., dilation, groups)

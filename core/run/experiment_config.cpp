@@ -16,6 +16,7 @@
 #include "../error.h"
 #include "../gen/autorecon_arch.h"
 #include "../safe_io.h"
+#include "../zip_check.h"
 #include "demo_teacher.h"
 
 namespace dfq::run {
@@ -497,12 +498,6 @@ int flowDepth(const std::string& text) {
         }
     }
     return deepest;
-}
-
-bool looksLikeZip(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    char magic[4] = {};
-    return in.read(magic, 4) && std::string(magic, 4) == std::string("PK\x03\x04", 4);
 }
 
 void checkYamlText(const std::string& text, const std::string& source) {
