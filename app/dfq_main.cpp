@@ -18,6 +18,7 @@
 #include "core/data/evaluator.h"
 #include "core/error.h"
 #include "core/json_writer.h"
+#include "core/method/registry.h"
 #include "core/model/interpreter.h"
 #include "core/model/model.h"
 #include "core/run/analysis_job.h"
@@ -355,12 +356,8 @@ int runExperiment(const std::string& configPath, const std::vector<std::string>&
     std::printf("\n%-16s %s\n", "FP teacher", top1Text(s.fpTop1).c_str());
     std::printf("%-16s %s\n", "PTQ baseline", top1Text(s.ptqTop1).c_str());
     // The method: generator recipe, plus the student recipe when it is not plain KD.
-    std::string method = config.methodGenerator == "gdfq"        ? "GDFQ"
-                         : config.methodGenerator == "qimera"    ? "Qimera"
-                         : config.methodGenerator == "autorecon" ? "AutoReCon"
-                                                                 : config.methodGenerator;
-    if (config.methodStudent != "kd")
-        method += "+" + std::string(config.methodStudent == "ait" ? "AIT" : config.methodStudent);
+    const std::string method =
+        dfq::method::methodTitle(config.methodGenerator, config.methodStudent);
     std::printf("%-16s %s (best), %s (last)\n", method.c_str(), top1Text(s.bestTop1).c_str(),
                 top1Text(s.lastTop1).c_str());
     std::printf("%-16s %s for %lld iterations\n", "wall time",

@@ -13,9 +13,11 @@
 #include <vector>
 
 #include "bench_util.h"
-#include "core/method/gdfq.h"
 #include "core/method/gradient_inundation.h"
+#include "core/method/pipeline.h"
 #include "core/model/model.h"
+#include "core/run/experiment_config.h"
+#include "core/run/run_setup.h"
 #include "core/runtime.h"
 
 using dfq::bench::median;
@@ -33,10 +35,10 @@ int main(int argc, char** argv) {
     meta.inputShape = {3, 32, 32};
     meta.numClasses = 10;
     teacher.setMeta(meta);
-    dfq::method::GdfqOptions o;
-    o.batchSize = 200;
     at::manual_seed(1);
-    dfq::method::Gdfq gdfq(teacher, o);
+    const auto pipeline = dfq::run::makePipeline(
+        teacher, dfq::run::parseExperimentConfig("name: bench_ait", "bench", {"device=cpu"}));
+    dfq::method::Pipeline& gdfq = *pipeline;
     for (int i = 0; i < 2; ++i)
         gdfq.step(true, false, 1e-3, 1e-4);
 

@@ -24,8 +24,11 @@
 
 #include "bench_util.h"
 #include "core/device.h"
-#include "core/method/gdfq.h"
+#include "core/method/pipeline.h"
+#include "core/method/registry.h"
 #include "core/model/model.h"
+#include "core/run/experiment_config.h"
+#include "core/run/run_setup.h"
 #include "core/runtime.h"
 
 using dfq::bench::median;
@@ -88,9 +91,10 @@ int main(int argc, char** argv) {
     const auto device = dfq::resolveDevice(deviceName);
     std::printf("%s, %d threads, device %s\n", dfq::versionString().c_str(), threads,
                 device.str().c_str());
-    if ((generator != "gdfq" && generator != "qimera" && generator != "autorecon") ||
-        (student != "kd" && student != "ait")) {
-        std::fprintf(stderr, "--generator gdfq|qimera|autorecon, --student kd|ait\n");
+    using dfq::method::findRecipe;
+    if (!findRecipe(dfq::method::generatorRecipes(), generator) ||
+        !findRecipe(dfq::method::studentRecipes(), student)) {
+        std::fprintf(stderr, "--generator: a generator recipe, --student: a student recipe\n");
         return 2;
     }
     std::printf("CIFAR ResNet-20 (1x1 projection shortcuts), W4A4, generator %s, student %s\n",
@@ -107,23 +111,14 @@ int main(int argc, char** argv) {
     meta.numClasses = 10;
     teacher.setMeta(meta);
     for (int64_t batch : batches) {
-        dfq::method::GdfqOptions o;
-        o.batchSize = batch;
-        o.device = device;
-        if (generator == "qimera") {
-            o.qimera = true;
-            o.embeddingFromClassifier = false;
-            o.mappingDim = 0;
-        } else if (generator == "autorecon") {
-            o.autorecon = true;
-            o.autoreconArch = dfq::gen::AutoReconArch::named("c10");
-        }
-        if (student == "ait") {
-            o.gradientInundation = true;
-            o.ceWeight = 0;
-            o.weightDecay = 0;
-        }
-        dfq::method::Gdfq gdfq(teacher, o);
+        // The paper recipes' keys (the released Qimera scripts: random embedding, no mapping).
+        const auto config = dfq::run::parseExperimentConfig(
+            "name: bench_gdfq", "bench",
+            {"device=" + deviceName, "generator.batch_size=" + std::to_string(batch),
+             "method.generator=" + generator, "method.student=" + student,
+             "qimera.embedding_init=random", "qimera.mapping=false", "autorecon.architecture=c10"});
+        const auto pipeline = dfq::run::makePipeline(teacher, config);
+        dfq::method::Pipeline& gdfq = *pipeline;
         for (int i = 0; i < 3; ++i)
             gdfq.step(true, false, 1e-3, 1e-4);
         std::vector<double> g, s, whole, conv, probe;

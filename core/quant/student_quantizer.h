@@ -54,6 +54,7 @@ class StudentQuantizer : public model::LayerHooks {
     // The integer codes of every quantized weight, in layer order (for rounding statistics).
     std::vector<at::Tensor> weightCodes(const model::ParamStore& params) const;
     // Layer indices of the quantized conv/linear layers, in the order weightCodes() uses.
+    const QuantConfig& config() const { return config_; }
     const std::vector<int>& quantizedWeightLayers() const { return quantizedWeightLayers_; }
 
     // While set, each forward records the inputs of the activation quantizers into `stats` (one

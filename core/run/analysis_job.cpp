@@ -18,7 +18,7 @@
 #include "../data/preprocess.h"
 #include "../device.h"
 #include "../error.h"
-#include "../method/gdfq.h"
+#include "../method/pipeline.h"
 #include "../quant/calibration.h"
 #include "../sha256.h"
 #include "checkpoint.h"
@@ -108,11 +108,11 @@ struct AnalysisJob::Impl {
     }
 
     // Batches from a generator: batch i from the seed's stream seed + 1000 + i.
-    std::vector<analysis::InputBatch> generatorBatches(method::Gdfq& gdfq, uint64_t seed) {
+    std::vector<analysis::InputBatch> generatorBatches(method::Pipeline& p, uint64_t seed) {
         std::vector<analysis::InputBatch> out;
         for (int64_t i = 0; i < request.batches; ++i)
             out.push_back(
-                {gdfq.synthesize(request.batchSize, false, seed + 1000 + static_cast<uint64_t>(i))
+                {p.synthesize(request.batchSize, false, seed + 1000 + static_cast<uint64_t>(i))
                      .first.detach(),
                  {}});
         return out;
@@ -125,13 +125,13 @@ struct AnalysisJob::Impl {
         const ExperimentConfig runConfig = loadExperimentConfig((folder / "config.yaml").string());
         model::Model runTeacher = model::Model::load(runConfig.resolvedModelPath());
         runTeacher.setMeta(resolvedMeta(runTeacher, runConfig));
-        method::Gdfq gdfq(runTeacher, gdfqOptions(runConfig, runTeacher.meta()));
+        const auto pipeline = makePipeline(runTeacher, runConfig);
         const ResumeState r =
             loadCheckpoint((folder / "checkpoints" / "last.pt").string(), toYaml(runConfig),
-                           sha256File(runTeacher.path()), gdfq);
+                           sha256File(runTeacher.path()), *pipeline);
         say(cb, "synthetic batches from the generator of " + request.runFolder + " after " +
                     std::to_string(r.step) + " iterations");
-        return generatorBatches(gdfq, static_cast<uint64_t>(request.config.seed));
+        return generatorBatches(*pipeline, static_cast<uint64_t>(request.config.seed));
     }
 
     std::vector<analysis::InputBatch> warmupBatches(const AnalysisCallbacks& cb) {
@@ -140,14 +140,15 @@ struct AnalysisJob::Impl {
                                   ? request.warmupIterations
                                   : c.scheduleWarmupEpochs * c.scheduleIterations;
         at::manual_seed(static_cast<uint64_t>(c.seed));
-        method::Gdfq gdfq(*teacher, gdfqOptions(c, meta));
+        const auto pipeline = makePipeline(*teacher, c);
+        method::Pipeline& warm = *pipeline;
         say(cb, "warming up a fresh generator for " + std::to_string(steps) + " iterations");
         for (int64_t i = 0; i < steps; ++i) {
-            gdfq.step(false, false, c.generatorLr, 0.0);
+            warm.step(false, false, c.generatorLr, 0.0);
             if (!report(cb, "warm-up", static_cast<size_t>(i + 1), static_cast<size_t>(steps)))
                 throw Error("the analysis was cancelled");
         }
-        return generatorBatches(gdfq, static_cast<uint64_t>(c.seed));
+        return generatorBatches(warm, static_cast<uint64_t>(c.seed));
     }
 
     analysis::LayerReport lastReport;  // of the last run()

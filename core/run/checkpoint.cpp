@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "../error.h"
-#include "../method/gdfq.h"
+#include "../method/pipeline.h"
 #include "../model/export.h"
 #include "../model/model.h"
 #include "../safe_io.h"
@@ -47,7 +47,7 @@ c10::IValue readValue(torch::serialize::InputArchive& a, const std::string& key)
 }  // namespace
 
 void writeCheckpoint(const std::string& path, const std::string& configYaml,
-                     const std::string& modelSha256, const method::Gdfq& gdfq, int64_t step,
+                     const std::string& modelSha256, const method::Pipeline& pipeline, int64_t step,
                      const RunSummary& summary, double wallSeconds) {
     torch::serialize::OutputArchive archive, method;
     archive.write("format", c10::IValue(int64_t{1}));
@@ -68,13 +68,13 @@ void writeCheckpoint(const std::string& path, const std::string& configYaml,
         std::lock_guard<std::mutex> lock(gen.mutex());
         archive.write("cpu_rng", gen.get_state(), true);
     }
-    gdfq.saveState(method);
+    pipeline.saveState(method);
     archive.write("method", method);
     saveAtomically(archive, path);
 }
 
 ResumeState loadCheckpoint(const std::string& path, const std::string& configYaml,
-                           const std::string& modelSha256, method::Gdfq& gdfq) {
+                           const std::string& modelSha256, method::Pipeline& pipeline) {
     if (!fs::is_regular_file(path))
         throw Error(path +
                     ": no checkpoint here (a run writes one at the end of every epoch "
@@ -112,7 +112,7 @@ ResumeState loadCheckpoint(const std::string& path, const std::string& configYam
             r.summary.warnings.push_back(line);
     }
     archive.read("method", method);
-    gdfq.loadState(method);
+    pipeline.loadState(method);
     at::Tensor rng;
     archive.read("cpu_rng", rng, true);
     auto gen = at::detail::getDefaultCPUGenerator();
@@ -121,10 +121,11 @@ ResumeState loadCheckpoint(const std::string& path, const std::string& configYam
     return r;
 }
 
-void exportTorchScript(const std::string& path, const model::Model& teacher, method::Gdfq& gdfq) {
+void exportTorchScript(const std::string& path, const model::Model& teacher,
+                       method::Pipeline& pipeline) {
     torch::NoGradGuard noGrad;
-    auto& quantizer = gdfq.quantizer();
-    const model::ParamStore& params = gdfq.studentParams();
+    auto& quantizer = pipeline.quantizer();
+    const model::ParamStore& params = pipeline.studentParams();
     model::ParamStore out;
     for (size_t i = 0; i < params.size(); ++i)
         out.add(params.name(i), params.tensor(i).detach().cpu(), params.isBuffer(i));
@@ -146,11 +147,12 @@ void exportTorchScript(const std::string& path, const model::Model& teacher, met
     model::exportTorchScript(*teacher.graph(), out, activations, teacher.meta(), path);
 }
 
-void exportStudent(const std::string& path, const model::Model& teacher, method::Gdfq& gdfq) {
+void exportStudent(const std::string& path, const model::Model& teacher,
+                   method::Pipeline& pipeline) {
     torch::NoGradGuard noGrad;
     const auto& layers = teacher.graph()->layers();
-    auto& quantizer = gdfq.quantizer();
-    model::ParamStore& params = gdfq.studentParams();
+    auto& quantizer = pipeline.quantizer();
+    model::ParamStore& params = pipeline.studentParams();
     std::vector<at::Tensor> dequantized(params.size());
     torch::serialize::OutputArchive archive, weights, quantLayers, activations;
 

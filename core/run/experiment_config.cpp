@@ -15,6 +15,7 @@
 
 #include "../error.h"
 #include "../gen/autorecon_arch.h"
+#include "../method/registry.h"
 #include "../safe_io.h"
 #include "../zip_check.h"
 #include "demo_teacher.h"
@@ -33,12 +34,28 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 struct KeySpec {
     const char* key;  // "schedule.epochs"
     Field field;
-    const char* doc;
+    std::string doc;
     double min = -kInf;  // numbers and list entries
     double max = kInf;
     std::vector<std::string> choices = {};  // strings
     int listSize = -1;                      // lists: required length, -1 = any
 };
+
+// The documentation of method.generator or method.student: every registered recipe, its own
+// keys' section named.
+std::string recipeDoc(const char* what, bool generator) {
+    std::string doc = std::string(what) + " recipe:";
+    const auto& recipes = generator ? method::generatorRecipes() : method::studentRecipes();
+    for (size_t i = 0; i < recipes.size(); ++i) {
+        const auto& r = recipes[i];
+        doc += std::string(i ? ";" : "") + " `" + r.name + "`, " + r.doc;
+        if (!r.doc.empty() && r.doc.back() == '.')
+            doc.pop_back();
+        if (!r.section.empty())
+            doc += " (keys `" + r.section + ".*`)";
+    }
+    return doc + ".";
+}
 
 // The schema: order here is the order of docs/config.md and of the resolved config.yaml.
 const std::vector<KeySpec>& schema() {
@@ -75,24 +92,10 @@ const std::vector<KeySpec>& schema() {
         {"data.resize", &C::dataResize,
          "Resize IDX or CIFAR images whose size differs from the model's input (bilinear); "
          "false: such data is an error. Image folders are always resized and centre-cropped."},
-        {"method.generator",
-         &C::methodGenerator,
-         "Generator recipe: `gdfq`, GDFQ's conditional generator on CE + BNS; `qimera`, "
-         "Qimera: the same generator fed superposed label embeddings, so that a share of the "
-         "batches are boundary samples trained against soft targets (keys `qimera.*`); "
-         "`autorecon`, AutoReCon's cell generator with a derived or searched architecture (keys "
-         "`autorecon.*`), trained like GDFQ's.",
-         -kInf,
-         kInf,
-         {"gdfq", "qimera", "autorecon"}},
-        {"method.student",
-         &C::methodStudent,
-         "Student recipe: `kd`, CE + T²·KL knowledge distillation with Nesterov SGD; `ait`, "
-         "AIT: T²·KL only, no weight decay (student.ce_weight and student.weight_decay are "
-         "ignored), and gradient inundation on every quantized conv/linear weight.",
-         -kInf,
-         kInf,
-         {"kd", "ait"}},
+        {"method.generator", &C::methodGenerator, recipeDoc("Generator", true), -kInf, kInf,
+         method::recipeNames(method::generatorRecipes())},
+        {"method.student", &C::methodStudent, recipeDoc("Student", false), -kInf, kInf,
+         method::recipeNames(method::studentRecipes())},
         {"quant.weight_bits", &C::quantWeightBits, "Bits of every conv and linear weight.", 1, 16},
         {"quant.activation_bits", &C::quantActivationBits,
          "Bits of the activation after every ReLU/ReLU6; 0 keeps activations in full precision.", 0,
@@ -257,13 +260,26 @@ const KeySpec* findSpec(const std::string& key) {
 }
 
 // The schema's keys below a section ("" = all of them), for error messages.
+// Every recipe's declared keys, in registry order.
+std::vector<const method::RecipeKey*> recipeKeys() {
+    std::vector<const method::RecipeKey*> out;
+    for (const auto* list : {&method::generatorRecipes(), &method::studentRecipes()})
+        for (const auto& r : *list)
+            for (const auto& k : r.keys)
+                out.push_back(&k);
+    return out;
+}
+
 std::string keysUnder(const std::string& prefix) {
     std::string out;
-    for (const auto& s : schema()) {
-        const std::string k = s.key;
+    std::vector<std::string> keys;
+    for (const auto& s : schema())
+        keys.push_back(s.key);
+    for (const auto* k : recipeKeys())
+        keys.push_back(k->key);
+    for (const auto& k : keys)
         if (prefix.empty() || k.rfind(prefix + ".", 0) == 0)
             out += (out.empty() ? "" : ", ") + k;
-    }
     return out;
 }
 
@@ -305,6 +321,17 @@ T scalarAs(const std::string& source, const KeySpec& s, const YAML::Node& node, 
     } catch (const YAML::Exception&) {
         fail(source, s, std::string("must be ") + type + ", got '" + node.Scalar() + "'");
     }
+}
+
+// A recipe's declared number, checked against its declaration.
+void assignRecipeKey(C& c, const method::RecipeKey& k, const YAML::Node& node,
+                     const std::string& source) {
+    const KeySpec spec{k.key.c_str(), &C::name, k.doc, k.min, k.max};
+    const double v = scalarAs<double>(source, spec, node, k.integer ? "an integer" : "a number");
+    if (k.integer && v != std::floor(v))
+        fail(source, spec, "must be an integer");
+    checkRange(source, spec, v);
+    c.recipeValues[k.key] = v;
 }
 
 void assign(C& c, const KeySpec& s, const YAML::Node& node, const std::string& source) {
@@ -375,7 +402,11 @@ void apply(C& c, const YAML::Node& node, const std::string& prefix, const std::s
         bool isSection = false;
         for (const auto& spec : schema())
             isSection = isSection || std::string(spec.key).rfind(key + ".", 0) == 0;
-        if (const KeySpec* s = findSpec(key)) {
+        for (const auto* k : recipeKeys())
+            isSection = isSection || k->key.rfind(key + ".", 0) == 0;
+        if (const method::RecipeKey* k = method::findRecipeKey(key)) {
+            assignRecipeKey(c, *k, kv.second, source);
+        } else if (const KeySpec* s = findSpec(key)) {
             assign(c, *s, kv.second, source);
         } else if (isSection && !kv.second.IsMap()) {
             throw Error(source + ": '" + key + "' is a section; give its keys under it (" +
@@ -463,6 +494,15 @@ YAML::Node valueNode(const C& c, const KeySpec& s) {
 }
 
 }  // namespace
+
+double ExperimentConfig::recipeValue(const std::string& key) const {
+    const auto it = recipeValues.find(key);
+    if (it != recipeValues.end())
+        return it->second;
+    if (const method::RecipeKey* k = method::findRecipeKey(key))
+        return k->defaultValue;
+    throw Error("'" + key + "' is not a key any recipe declares");
+}
 
 std::string ExperimentConfig::resolvedModelPath() const {
     return modelPath == "demo" ? demoTeacherPath() : modelPath;
@@ -646,6 +686,17 @@ std::string toYaml(const ExperimentConfig& c) {
     }
     if (!section.empty())
         out << YAML::EndMap;
+    // The declared keys of the chosen recipes, a section each.
+    for (const auto* r : {method::findRecipe(method::generatorRecipes(), c.methodGenerator),
+                          method::findRecipe(method::studentRecipes(), c.methodStudent)}) {
+        if (!r || r->keys.empty())
+            continue;
+        out << YAML::Key << r->section << YAML::Value << YAML::BeginMap;
+        for (const auto& k : r->keys)
+            out << YAML::Key << k.key.substr(k.key.find('.') + 1) << YAML::Value
+                << c.recipeValue(k.key);
+        out << YAML::EndMap;
+    }
     out << YAML::EndMap;
     return std::string(out.c_str()) + "\n";
 }
@@ -681,10 +732,24 @@ std::string configReferenceMarkdown() {
             def = "\"\"";
         o << "| `" << s.key << "` | `" << def << "` | " << allowed << " | " << s.doc << " |\n";
     }
+    for (const auto* list : {&method::generatorRecipes(), &method::studentRecipes()})
+        for (const auto& r : *list)
+            for (const auto& k : r.keys)
+                o << "| `" << k.key << "` | `" << number(k.defaultValue) << "` | " << number(k.min)
+                  << " to " << number(k.max) << " | " << k.doc << " (method."
+                  << (list == &method::generatorRecipes() ? "generator" : "student") << ": "
+                  << r.name << ") |\n";
     return o.str();
 }
 
+std::vector<std::string> configKeyChoices(const std::string& key) {
+    const KeySpec* s = findSpec(key);
+    return s ? s->choices : std::vector<std::string>{};
+}
+
 std::string configKeyDoc(const std::string& key) {
+    if (const method::RecipeKey* k = method::findRecipeKey(key))
+        return k->doc + " Allowed: " + number(k->min) + " to " + number(k->max) + ". (" + key + ")";
     const KeySpec* s = findSpec(key);
     if (!s)
         return "";

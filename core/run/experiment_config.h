@@ -98,6 +98,12 @@ struct ExperimentConfig {
     int64_t outputLayersEvery = 25;
     std::vector<std::string> outputBnChannelLayers;
 
+    // The keys recipes declare themselves (method/registry.h), by full key; a key not set here
+    // has its declared default.
+    std::map<std::string, double> recipeValues;
+    // A declared recipe key's value. Throws dfq::Error for a key no recipe declares.
+    double recipeValue(const std::string& key) const;
+
     // model.path with `demo` resolved to the built-in teacher's file.
     std::string resolvedModelPath() const;
     // data.path with `fashion-mnist` resolved to the Debian dataset's folder.
@@ -115,6 +121,9 @@ ExperimentConfig loadExperimentConfig(const std::string& path,
 std::string toYaml(const ExperimentConfig& config);
 // Markdown reference of every key: type, default, allowed values, meaning.
 std::string configReferenceMarkdown();
+// The allowed values of a key with choices (method.generator: the registered recipes); empty
+// for other keys.
+std::vector<std::string> configKeyChoices(const std::string& key);
 // The documentation of one key ("student.lr") with its allowed values; empty for unknown keys.
 std::string configKeyDoc(const std::string& key);
 

@@ -2,6 +2,8 @@
 
 #include "../device.h"
 #include "../error.h"
+#include "../method/recipe.h"
+#include "../method/registry.h"
 
 namespace dfq::run {
 
@@ -22,48 +24,14 @@ quant::QuantConfig quantConfig(const ExperimentConfig& c) {
     return q;
 }
 
-method::GdfqOptions gdfqOptions(const ExperimentConfig& c, const model::ModelMeta& meta) {
-    method::GdfqOptions o;
-    o.quant = quantConfig(c);
-    o.device = resolveDevice(c.device);
-    o.batchSize = c.generatorBatchSize;
-    o.latentDim = c.generatorLatentDim;
-    o.generatorChannels = c.generatorChannels;
-    o.imagenetStyle = c.generatorStyle == "imagenet" ||
-                      (c.generatorStyle == "auto" &&
-                       gen::GdfqGeneratorImpl::defaultImagenetStyle(meta.inputShape));
-    o.adamBeta1 = c.generatorBetas.at(0);
-    o.adamBeta2 = c.generatorBetas.at(1);
-    o.momentum = c.studentMomentum;
-    o.weightDecay = c.studentWeightDecay;
-    o.temperature = c.studentTemperature;
-    o.kdWeight = c.studentKdWeight;
-    o.ceWeight = c.studentCeWeight;
-    if (c.methodStudent == "ait") {
-        o.gradientInundation = true;
-        o.ceWeight = 0;
-        o.weightDecay = 0;
-        o.alphaSearch.threshold = c.studentPassingThreshold;
-        o.alphaSearch.bisections = static_cast<int>(c.studentAlphaIter);
-    }
-    o.bnsWeight = c.generatorBnsWeight;
-    if (c.methodGenerator == "qimera") {
-        o.qimera = true;
-        o.superposeProb = c.qimeraSuperposeProb;
-        o.superposeLabels = c.qimeraLabelsPerSample;
-        o.embeddingFromClassifier = c.qimeraEmbeddingInit == "classifier";
-        o.noiseScale = c.qimeraNoiseScale;
-        o.mappingDim = c.qimeraMapping ? c.qimeraMappingDim : 0;
-        o.referenceNormalization = c.qimeraNormalization == "reference";
-    }
-    if (c.methodGenerator == "autorecon") {
-        o.autorecon = true;
-        o.autoreconSearch = c.autoreconArchitecture == "search";
-        if (!o.autoreconSearch)
-            o.autoreconArch = gen::AutoReconArch::parse(c.autoreconArchitecture);
-        o.autoreconChannels = c.autoreconChannels;
-    }
-    return o;
+std::unique_ptr<method::Pipeline> makePipeline(const model::Model& teacher,
+                                               const ExperimentConfig& c) {
+    auto context = std::make_unique<method::MethodContext>(
+        teacher, quantConfig(c), resolveDevice(c.device), c.generatorBatchSize);
+    auto student = method::makeStudentRecipe(*context, c);
+    auto generator = method::makeGeneratorRecipe(*context, c);
+    return std::make_unique<method::Pipeline>(std::move(context), std::move(generator),
+                                              std::move(student));
 }
 
 model::ModelMeta resolvedMeta(const model::Model& teacher, const ExperimentConfig& c) {

@@ -1,5 +1,9 @@
 #include "fixtures.h"
 
+#include "core/method/pipeline.h"
+#include "core/run/experiment_config.h"
+#include "core/run/run_setup.h"
+
 #include <gtest/gtest.h>
 
 #include <torch/csrc/jit/serialization/import.h>
@@ -13,6 +17,12 @@
 #include <fstream>
 
 namespace dfq::test {
+
+std::unique_ptr<method::Pipeline> pipelineFor(const model::Model& teacher,
+                                              const std::vector<std::string>& settings) {
+    const auto config = run::parseExperimentConfig("name: test", "test.yaml", settings);
+    return run::makePipeline(teacher, config);
+}
 
 std::string fixturePath(const std::string& file) {
     return std::string(DFQ_FIXTURES_DIR) + "/" + file;

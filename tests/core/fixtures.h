@@ -3,10 +3,23 @@
 #include <ATen/ATen.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+namespace dfq::model {
+class Model;
+}
+namespace dfq::method {
+class Pipeline;
+}
+
 namespace dfq::test {
+
+// The pipeline (context and recipes) an experiment of these `key=value` settings builds for the
+// teacher (which must outlive it).
+std::unique_ptr<method::Pipeline> pipelineFor(const model::Model& teacher,
+                                              const std::vector<std::string>& settings);
 
 // The reference data PyTorch wrote beside a fixture model (NAME.io.pt).
 struct FixtureIo {

@@ -13,7 +13,7 @@
 #include "core/analysis/mixed_precision.h"
 #include "core/analysis/report_io.h"
 #include "core/error.h"
-#include "core/method/gdfq.h"
+#include "core/method/pipeline.h"
 #include "core/model/model.h"
 #include "core/quant/uniform_quantizer.h"
 #include "core/run/analysis_job.h"
@@ -396,7 +396,8 @@ TEST(Analysis, ARunFoldersAnalysisUsesThatRunsGenerator) {
     // The same batch, made by hand from the run's checkpoint.
     model::Model teacher = model::Model::load(config.resolvedModelPath());
     teacher.setMeta(run::resolvedMeta(teacher, config));
-    method::Gdfq gdfq(teacher, run::gdfqOptions(config, teacher.meta()));
+    const auto pipeline = run::makePipeline(teacher, config);
+    method::Pipeline& gdfq = *pipeline;
     run::loadCheckpoint(dir.checkpointPath(), run::toYaml(config), sha256File(teacher.path()),
                         gdfq);
     const at::Tensor x = gdfq.synthesize(6, false, static_cast<uint64_t>(config.seed) + 1000).first;
@@ -470,13 +471,11 @@ TEST(Analysis, AJobPlansForItsBudgetAndMeasuresOnRealData) {
 
 TEST(Analysis, TheLiveProbeComparesTheStudentWithTheTeacher) {
     auto teacher = model::Model::load(run::demoTeacherPath());
-    method::GdfqOptions o;
-    o.batchSize = 8;
-    o.generatorChannels = 16;
-    o.quant.weightBits = 4;
-    o.quant.activationBits = 4;
     at::manual_seed(1);
-    method::Gdfq g(teacher, o);
+    const auto pipeline =
+        test::pipelineFor(teacher, {"generator.batch_size=8", "generator.channels=16",
+                                    "quant.weight_bits=4", "quant.activation_bits=4"});
+    method::Pipeline& g = *pipeline;
     g.step(false, true, 1e-3, 0);  // calibrates the activation ranges on one batch
     const at::Tensor x = g.lastImages();
     const auto r = g.probeLayers(x);

@@ -197,6 +197,11 @@ std::vector<GoldenCase> cases() {
     return out;
 }
 
+// ctest shows the case by its name.
+void PrintTo(const GoldenCase& g, std::ostream* out) {
+    *out << g.name;
+}
+
 class Golden : public testing::TestWithParam<GoldenCase> {};
 
 TEST_P(Golden, RunReportsTheRecordedNumbers) {

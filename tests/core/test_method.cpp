@@ -12,9 +12,10 @@
 #include "core/error.h"
 #include "core/gen/autorecon_generator.h"
 #include "core/gen/gdfq_generator.h"
-#include "core/method/gdfq.h"
 #include "core/method/losses.h"
 #include "core/method/nesterov_sgd.h"
+#include "core/method/pipeline.h"
+#include "core/method/recipes/generator_network.h"
 #include "core/model/model.h"
 #include "core/run/demo_teacher.h"
 #include "fixtures.h"
@@ -233,17 +234,15 @@ TEST(Gdfq, ShortRunBeatsThePtqBaseline) {
     };
 
     torch::manual_seed(0);
-    dfq::method::GdfqOptions o;
-    o.quant.weightBits = 3;
-    o.quant.activationBits = 3;
-    o.batchSize = 32;
-    o.generatorChannels = 64;
-    dfq::method::Gdfq gdfq(teacher, o);
+    const auto pipeline =
+        dfq::test::pipelineFor(teacher, {"quant.weight_bits=3", "quant.activation_bits=3",
+                                         "generator.batch_size=32", "generator.channels=64"});
+    dfq::method::Pipeline& gdfq = *pipeline;
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < 40; ++i)
         gdfq.step(false, true, 1e-3, 0);
     const double ptq = accuracy([&](const at::Tensor& x) { return gdfq.studentForward(x); });
-    dfq::method::GdfqStepStats last;
+    dfq::method::StepStats last;
     for (int i = 0; i < 150; ++i)
         last = gdfq.step(true, false, 1e-3, 1e-4);
     const double tuned = accuracy([&](const at::Tensor& x) { return gdfq.studentForward(x); });
@@ -345,21 +344,25 @@ TEST(QimeraGenerator, SuperposedLabelsNeedQimeraAndWeights) {
 
 TEST(Qimera, BoundaryBatchesSoftTargetsAndEmbeddingFromTheClassifier) {
     auto teacher = dfq::model::Model::load(dfq::run::demoTeacherPath());
-    dfq::method::GdfqOptions o;
-    o.qimera = true;
-    o.superposeProb = 1;
-    o.superposeLabels = 3;
-    o.batchSize = 16;
-    o.generatorChannels = 16;
-    dfq::method::Gdfq q(teacher, o);
+    std::vector<std::string> qimera = {"method.generator=qimera", "generator.batch_size=16",
+                                       "generator.channels=16"};
+    auto with = [&](std::vector<std::string> more) {
+        more.insert(more.begin(), qimera.begin(), qimera.end());
+        return dfq::test::pipelineFor(teacher, more);
+    };
+    auto network = [](dfq::method::Pipeline& p) -> dfq::method::NetworkGeneratorRecipe& {
+        return dynamic_cast<dfq::method::NetworkGeneratorRecipe&>(p.generator());
+    };
+    const auto qp = with({"qimera.superpose_prob=1", "qimera.labels_per_sample=3"});
+    dfq::method::Pipeline& q = *qp;
     // The embedding is as wide as the classifier's input and starts as its weight matrix.
     const at::Tensor fc =
         teacher.params().tensor(static_cast<size_t>(teacher.params().find("fc.weight")));
-    EXPECT_EQ(q.latentDim(), fc.size(1));
-    EXPECT_TRUE(at::equal(q.generator()->named_parameters()["embedding.weight"], fc));
+    EXPECT_EQ(network(q).latentDim(), fc.size(1));
+    EXPECT_TRUE(at::equal(network(q).network().named_parameters()["embedding.weight"], fc));
 
     at::Generator rng = at::make_generator<at::CPUGeneratorImpl>(5);
-    const auto in = q.drawLatent(16, &rng);
+    const auto in = network(q).drawLatent(16, &rng);
     ASSERT_TRUE(in.superposed());
     EXPECT_EQ(in.z.sizes(), (std::vector<int64_t>{16, 3, fc.size(1)}));
     EXPECT_EQ(in.labels.sizes(), (std::vector<int64_t>{16, 3}));
@@ -375,25 +378,22 @@ TEST(Qimera, BoundaryBatchesSoftTargetsAndEmbeddingFromTheClassifier) {
     const auto stats = q.step(true, false, 1e-3, 1e-4);
     EXPECT_TRUE(stats.superposed);
     EXPECT_TRUE(std::isfinite(stats.generatorLoss) && std::isfinite(stats.studentLoss));
-    ASSERT_TRUE(q.lastMixLabels().defined());
+    ASSERT_TRUE(q.lastBatch().mixLabels.defined());
     // Each sample's label is its heaviest component.
     const at::Tensor heaviest =
-        q.lastMixLabels().gather(1, q.lastMixWeights().argmax(1, true)).squeeze(1);
+        q.lastBatch().mixLabels.gather(1, q.lastBatch().mixWeights.argmax(1, true)).squeeze(1);
     EXPECT_TRUE(at::equal(q.lastLabels(), heaviest));
 
     // About a fraction p of the batches are superposed; p = 0 never.
-    o.superposeProb = 0.4;
-    o.embeddingFromClassifier = false;
-    dfq::method::Gdfq r(teacher, o);
-    EXPECT_FALSE(at::equal(r.generator()->named_parameters()["embedding.weight"], fc));
+    const auto r = with({"qimera.superpose_prob=0.4", "qimera.embedding_init=random"});
+    EXPECT_FALSE(at::equal(network(*r).network().named_parameters()["embedding.weight"], fc));
     int superposed = 0;
     for (int i = 0; i < 1000; ++i)
-        superposed += r.drawLatent(1, &rng).superposed();
+        superposed += network(*r).drawLatent(1, &rng).superposed();
     EXPECT_NEAR(superposed / 1000.0, 0.4, 0.05);
-    o.superposeProb = 0;
-    dfq::method::Gdfq never(teacher, o);
+    const auto never = with({"qimera.superpose_prob=0", "qimera.embedding_init=random"});
     for (int i = 0; i < 50; ++i)
-        EXPECT_FALSE(never.drawLatent(2, &rng).superposed());
+        EXPECT_FALSE(network(*never).drawLatent(2, &rng).superposed());
 }
 
 using dfq::gen::AutoReconArch;
@@ -499,27 +499,27 @@ TEST(AutoReconGenerator, SearchMixesEveryCandidateAndDerivesTheArgmax) {
 
 TEST(AutoRecon, SearchStepsMoveTheLogitsAndDerivationRebuildsTheGenerator) {
     auto teacher = dfq::model::Model::load(dfq::run::demoTeacherPath());
-    dfq::method::GdfqOptions o;
-    o.autorecon = true;
-    o.autoreconSearch = true;
-    o.autoreconChannels = 4;
-    o.batchSize = 8;
-    dfq::method::Gdfq g(teacher, o);
-    ASSERT_TRUE(g.searching());
-    const at::Tensor before = g.architectureProbabilities()[1].clone();
+    const std::vector<std::string> settings = {
+        "method.generator=autorecon", "autorecon.architecture=search", "autorecon.channels=4",
+        "generator.batch_size=8",     "autorecon.arch_lr=0.05",        "autorecon.temperature=5"};
+    const auto gp = dfq::test::pipelineFor(teacher, settings);
+    dfq::method::Pipeline& g = *gp;
+    dfq::method::ArchitectureSearch* search = g.generator().search();
+    ASSERT_TRUE(search && search->searching());
+    const at::Tensor before = search->probabilities()[1].clone();
     for (int i = 0; i < 3; ++i) {
-        const auto s = g.searchStep(1e-3, 0.05, 5.0);
+        const auto s = g.searchStep(1e-3, 0);
         EXPECT_TRUE(std::isfinite(s.generatorLoss));
     }
-    EXPECT_GT((g.architectureProbabilities()[1] - before).abs().max().item<double>(), 1e-4);
-    const AutoReconArch expected = g.architecture();
+    EXPECT_GT((search->probabilities()[1] - before).abs().max().item<double>(), 1e-4);
+    const std::string expected = g.generator().architecture();
     torch::serialize::OutputArchive during;
     g.saveState(during);
-    const AutoReconArch derived = g.deriveArchitecture();
-    EXPECT_TRUE(derived == expected);
-    EXPECT_FALSE(g.searching());
-    EXPECT_TRUE(g.architecture() == derived);
-    EXPECT_THROW(g.searchStep(1e-3, 0.05, 5.0), dfq::Error);
+    const std::string derived = search->derive();
+    EXPECT_EQ(derived, expected);
+    EXPECT_FALSE(search->searching());
+    EXPECT_EQ(g.generator().architecture(), derived);
+    EXPECT_THROW(g.searchStep(1e-3, 0), dfq::Error);
     const auto s = g.step(true, false, 1e-3, 1e-4);
     EXPECT_TRUE(s.studentTrained && std::isfinite(s.studentLoss));
     EXPECT_EQ(g.lastImages().sizes(), (std::vector<int64_t>{8, 1, 28, 28}));
@@ -531,26 +531,32 @@ TEST(AutoRecon, SearchStepsMoveTheLogitsAndDerivationRebuildsTheGenerator) {
         g.saveState(after);
         after.save_to(buffer);
     }
-    dfq::method::Gdfq resumed(teacher, o);
+    const auto resumed = dfq::test::pipelineFor(teacher, settings);
     torch::serialize::InputArchive in;
     in.load_from(buffer);
-    resumed.loadState(in);
-    EXPECT_FALSE(resumed.searching());
-    EXPECT_TRUE(resumed.architecture() == derived);
-    for (const auto& p : g.generator()->named_parameters())
-        EXPECT_TRUE(at::equal(p.value(), resumed.generator()->named_parameters()[p.key()]))
-            << p.key();
+    resumed->loadState(in);
+    EXPECT_FALSE(resumed->generator().search()->searching());
+    EXPECT_EQ(resumed->generator().architecture(), derived);
+    auto net = [](dfq::method::Pipeline& p) -> dfq::gen::GeneratorBase& {
+        return dynamic_cast<dfq::method::NetworkGeneratorRecipe&>(p.generator()).network();
+    };
+    for (const auto& p : net(g).named_parameters())
+        EXPECT_TRUE(at::equal(p.value(), net(*resumed).named_parameters()[p.key()])) << p.key();
 }
 
 TEST(Qimera, BoundarySweepLeavesTheGeneratorAsItWas) {
     auto teacher = dfq::model::Model::load(dfq::run::demoTeacherPath());
-    dfq::method::GdfqOptions o;
-    o.qimera = true;
-    o.batchSize = 8;
-    o.generatorChannels = 16;
-    dfq::method::Gdfq q(teacher, o);
+    const std::vector<std::string> small = {"generator.batch_size=8", "generator.channels=16"};
+    auto withGenerator = [&](const std::string& name) {
+        std::vector<std::string> s = small;
+        s.push_back("method.generator=" + name);
+        return dfq::test::pipelineFor(teacher, s);
+    };
+    const auto qp = withGenerator("qimera");
+    dfq::method::Pipeline& q = *qp;
+    auto& qNet = dynamic_cast<dfq::method::NetworkGeneratorRecipe&>(q.generator()).network();
     std::vector<at::Tensor> before;
-    for (const auto& b : q.generator()->buffers())
+    for (const auto& b : qNet.buffers())
         before.push_back(b.clone());
     const auto rows = q.boundarySweep(2, 7, 5, 6, 11);
     ASSERT_EQ(rows.size(), 5u);
@@ -562,22 +568,19 @@ TEST(Qimera, BoundarySweepLeavesTheGeneratorAsItWas) {
     }
     const auto again = q.boundarySweep(2, 7, 5, 6, 11);
     EXPECT_EQ(again, rows);
-    const auto buffers = q.generator()->buffers();
+    const auto buffers = qNet.buffers();
     for (size_t i = 0; i < buffers.size(); ++i)
         EXPECT_TRUE(at::equal(buffers[i], before[i]));
     EXPECT_THROW(q.boundarySweep(2, 10, 5, 6, 11), dfq::Error);
-    o.qimera = false;
-    dfq::method::Gdfq g(teacher, o);
-    EXPECT_THROW(g.boundarySweep(0, 1, 5, 6, 11), dfq::Error);
+    EXPECT_THROW(withGenerator("gdfq")->boundarySweep(0, 1, 5, 6, 11), dfq::Error);
 }
 
 TEST(Gdfq, TeacherFeaturesAreTheClassifiersInputAndSynthesisIsSideEffectFree) {
     auto teacher = dfq::model::Model::load(dfq::run::demoTeacherPath());
-    dfq::method::GdfqOptions o;
-    o.qimera = true;
-    o.batchSize = 8;
-    o.generatorChannels = 16;
-    dfq::method::Gdfq g(teacher, o);
+    const auto gp = dfq::test::pipelineFor(
+        teacher, {"method.generator=qimera", "generator.batch_size=8", "generator.channels=16"});
+    dfq::method::Pipeline& g = *gp;
+    auto& gNet = dynamic_cast<dfq::method::NetworkGeneratorRecipe&>(g.generator()).network();
     torch::manual_seed(12);
     const at::Tensor x = at::randn({4, 1, 28, 28});
     const at::Tensor f = g.teacherFeatures(x);
@@ -588,7 +591,7 @@ TEST(Gdfq, TeacherFeaturesAreTheClassifiersInputAndSynthesisIsSideEffectFree) {
     EXPECT_TRUE(at::allclose(f.matmul(w.t()) + b, g.teacherForward(x), 1e-4, 1e-4));
 
     std::vector<at::Tensor> before;
-    for (const auto& t : g.generator()->buffers())
+    for (const auto& t : gNet.buffers())
         before.push_back(t.clone());
     const auto [images, labels] = g.synthesize(12, false, 3);
     EXPECT_EQ(images.sizes(), (std::vector<int64_t>{12, 1, 28, 28}));
@@ -597,7 +600,7 @@ TEST(Gdfq, TeacherFeaturesAreTheClassifiersInputAndSynthesisIsSideEffectFree) {
     const auto [mixed, heaviest] = g.synthesize(12, true, 3);
     EXPECT_EQ(mixed.sizes(), images.sizes());
     EXPECT_EQ(heaviest.size(0), 12);
-    const auto buffers = g.generator()->buffers();
+    const auto buffers = gNet.buffers();
     for (size_t i = 0; i < buffers.size(); ++i)
         EXPECT_TRUE(at::equal(buffers[i], before[i]));
 }

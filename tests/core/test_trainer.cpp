@@ -240,7 +240,7 @@ TEST(Trainer, BadModelIsAnError) {
     c.modelPath = dfq::test::fixturePath("nobn.traced.pt");
     c.modelInputShape = {3, 16, 16};
     const auto msg = dfq::test::errorOf([&] { dfq::run::Trainer(c, {}).run(); });
-    EXPECT_NE(msg.find("GDFQ needs BatchNorm layers"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("data-free quantization needs BatchNorm layers"), std::string::npos) << msg;
 }
 
 namespace {

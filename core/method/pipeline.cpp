@@ -1,0 +1,154 @@
+#include "pipeline.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include <chrono>
+
+#include "../error.h"
+#include "scope_guards.h"
+
+namespace dfq::method {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+}  // namespace
+
+std::vector<at::Tensor> GeneratorRecipe::boundaryImages(int64_t, int64_t,
+                                                        const std::vector<double>&, int64_t,
+                                                        at::Generator&) {
+    throw Error("the boundary sweep needs Qimera's generator (method.generator: qimera)");
+}
+
+Pipeline::Pipeline(std::unique_ptr<MethodContext> context,
+                   std::unique_ptr<GeneratorRecipe> generator,
+                   std::unique_ptr<StudentRecipe> student)
+    : ctx_(std::move(context)), generator_(std::move(generator)), student_(std::move(student)) {}
+
+void Pipeline::remember(const GeneratorStep& g, StepStats& stats) {
+    stats.superposed = g.batch.superposed();
+    stats.generatorCe = g.ce.item<double>();
+    stats.generatorBns = g.bns.loss.item<double>();
+    stats.generatorLoss = g.loss.item<double>();
+    stats.teacherClasses = at::bincount(g.teacherLogits.argmax(1).cpu(), {}, ctx_->classes())
+                               .gt(0)
+                               .sum()
+                               .item<int64_t>();
+    last_ = g.batch;
+    last_.images = g.batch.images.detach();
+    lastTeacherLogits_ = g.teacherLogits;
+    lastBnMeanMse_ = g.bns.meanMse;
+    lastBnVarMse_ = g.bns.varMse;
+    lastBnStats_ = g.bnStats;
+}
+
+StepStats Pipeline::step(bool trainStudent, bool calibrate, double lrG, double lrS) {
+    const auto t0 = Clock::now();
+    StepStats stats;
+    // Generator step: one teacher pass, whose logits also serve as the student's targets.
+    const GeneratorStep g = generator_->train(lrG);
+    remember(g, stats);
+    stats.generatorSeconds = since(t0);
+
+    // Student step on the batch made before the generator moved.
+    const auto t1 = Clock::now();
+    ctx_->quantizer().setCalibrating(calibrate);
+    if (!trainStudent) {
+        torch::NoGradGuard noGrad;
+        if (calibrate)
+            ctx_->studentLogits(g.batch.images.detach());
+        stats.studentSeconds = since(t1);
+        return stats;
+    }
+    const StudentStep s = student_->train(g.batch, lastTeacherLogits_, lrS);
+    stats.studentCe = s.ce.item<double>();
+    stats.studentKd = s.kd.item<double>();
+    stats.studentLoss = s.loss.item<double>();
+    stats.studentTrained = true;
+    stats.studentSeconds = since(t1);
+    return stats;
+}
+
+StepStats Pipeline::searchStep(double lrG, int64_t epoch) {
+    ArchitectureSearch* search = generator_->search();
+    if (!search || !search->searching())
+        throw Error("the architecture search has ended (or this run does not search)");
+    const auto t0 = Clock::now();
+    StepStats stats;
+    remember(search->searchStep(lrG, epoch), stats);
+    stats.generatorSeconds = since(t0);
+    return stats;
+}
+
+void Pipeline::calibrateActivations(int64_t batches, quant::Calibration method, uint64_t seed) {
+    torch::NoGradGuard noGrad;
+    auto& quantizer = ctx_->quantizer();
+    auto& trackers = quantizer.activationRanges();
+    if (trackers.empty() || batches <= 0)
+        return;
+    at::Generator rng = at::make_generator<at::CPUGeneratorImpl>(seed);
+    std::vector<quant::ActivationStats> stats(trackers.size());
+    {
+        quantizer.setCollector(&stats, &rng);
+        const ScopeExit stopCollecting([&] { quantizer.setCollector(nullptr, nullptr); });
+        for (int64_t i = 0; i < batches; ++i)
+            ctx_->studentLogits(generator_->calibrationBatch(ctx_->batchSize(), rng));
+    }
+    const int bits = quantizer.config().activationBits;
+    for (size_t t = 0; t < trackers.size(); ++t) {
+        const auto [lo, hi] = stats[t].range(method, bits);
+        trackers[t].setRange(lo, hi);
+    }
+}
+
+std::vector<std::array<double, 3>> Pipeline::boundarySweep(int64_t a, int64_t b, int steps,
+                                                           int64_t samples, uint64_t seed) {
+    if (!generator_->boundarySamples())
+        throw Error("the boundary sweep needs Qimera's generator (method.generator: qimera)");
+    const int64_t classes = ctx_->classes();
+    if (a < 0 || b < 0 || a >= classes || b >= classes || steps < 2 || samples < 1)
+        throw Error("the boundary sweep needs two classes in 0.." + std::to_string(classes - 1) +
+                    ", at least 2 steps and 1 sample");
+    torch::NoGradGuard noGrad;
+    at::Generator rng = at::make_generator<at::CPUGeneratorImpl>(seed);
+    std::vector<double> t;
+    for (int i = 0; i < steps; ++i)
+        t.push_back(static_cast<double>(i) / (steps - 1));
+    const std::vector<at::Tensor> images = generator_->boundaryImages(a, b, t, samples, rng);
+    std::vector<std::array<double, 3>> out;
+    for (size_t i = 0; i < t.size(); ++i) {
+        const at::Tensor mean = at::softmax(ctx_->teacherForward(images[i]), 1).mean(0);
+        out.push_back({t[i], mean[a].item<double>(), mean[b].item<double>()});
+    }
+    return out;
+}
+
+std::pair<at::Tensor, at::Tensor> Pipeline::synthesize(int64_t n, bool superposed, uint64_t seed) {
+    torch::NoGradGuard noGrad;
+    at::Generator rng = at::make_generator<at::CPUGeneratorImpl>(seed);
+    Synthetic s = generator_->synthesize(n, superposed, rng);
+    return {s.images, s.labels};
+}
+
+void Pipeline::saveState(torch::serialize::OutputArchive& archive) const {
+    torch::NoGradGuard noGrad;
+    generator_->save(archive);
+    ctx_->save(archive);
+    student_->save(archive);
+}
+
+void Pipeline::loadState(torch::serialize::InputArchive& archive) {
+    torch::NoGradGuard noGrad;
+    generator_->load(archive);
+    ctx_->load(archive);
+    student_->load(archive);
+}
+
+}  // namespace dfq::method

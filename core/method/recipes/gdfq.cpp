@@ -1,0 +1,45 @@
+#include "gdfq.h"
+
+namespace dfq::method {
+
+GdfqRecipe::GdfqRecipe(MethodContext& context, const NetworkOptions& network)
+    : NetworkGeneratorRecipe(context, network) {}
+
+GdfqRecipe::GdfqRecipe(MethodContext& context, const GdfqOptions& options)
+    : NetworkGeneratorRecipe(context, options.network) {
+    auto g = std::make_shared<gen::GdfqGeneratorImpl>(generatorOptions(options));
+    setNetwork(g, g->parameters());
+}
+
+gen::GdfqGeneratorOptions GdfqRecipe::generatorOptions(const GdfqOptions& options) const {
+    gen::GdfqGeneratorOptions g;
+    g.outputShape = ctx_.teacherModel().meta().inputShape;
+    g.classes = ctx_.classes();
+    g.latentDim = options_.latentDim;
+    g.channels = options.channels;
+    g.imagenetStyle = options.imagenetStyle;
+    return g;
+}
+
+GdfqOptions gdfqOptions(const run::ExperimentConfig& c, const std::vector<int64_t>& inputShape) {
+    GdfqOptions o;
+    o.network.latentDim = c.generatorLatentDim;
+    o.network.adamBeta1 = c.generatorBetas.at(0);
+    o.network.adamBeta2 = c.generatorBetas.at(1);
+    o.network.bnsWeight = c.generatorBnsWeight;
+    o.channels = c.generatorChannels;
+    o.imagenetStyle =
+        c.generatorStyle == "imagenet" ||
+        (c.generatorStyle == "auto" && gen::GdfqGeneratorImpl::defaultImagenetStyle(inputShape));
+    return o;
+}
+
+GeneratorEntry gdfqEntry() {
+    return {{"gdfq", "GDFQ", "GDFQ's conditional generator on CE + BNS.", ""},
+            [](MethodContext& ctx, const run::ExperimentConfig& c) {
+                return std::make_unique<GdfqRecipe>(
+                    ctx, gdfqOptions(c, ctx.teacherModel().meta().inputShape));
+            }};
+}
+
+}  // namespace dfq::method

@@ -1,0 +1,107 @@
+#include "registry.h"
+
+#include "../error.h"
+#include "recipes/ait.h"
+#include "recipes/autorecon.h"
+#include "recipes/gdfq.h"
+#include "recipes/kd.h"
+#include "recipes/qimera.h"
+
+namespace dfq::method {
+
+namespace {
+
+// The registry: one line per recipe, in the order the choices are offered.
+const std::vector<GeneratorEntry>& generatorEntries() {
+    static const std::vector<GeneratorEntry> entries = {
+        gdfqEntry(),
+        qimeraEntry(),
+        autoreconEntry(),
+    };
+    return entries;
+}
+
+const std::vector<StudentEntry>& studentEntries() {
+    static const std::vector<StudentEntry> entries = {
+        kdEntry(),
+        aitEntry(),
+    };
+    return entries;
+}
+
+template <typename Entry>
+std::vector<RecipeInfo> infos(const std::vector<Entry>& entries) {
+    std::vector<RecipeInfo> out;
+    for (const auto& e : entries)
+        out.push_back(e.info);
+    return out;
+}
+
+template <typename Entry>
+const Entry& entryNamed(const std::vector<Entry>& entries, const std::string& name,
+                        const char* what) {
+    for (const auto& e : entries)
+        if (e.info.name == name)
+            return e;
+    std::string known;
+    for (const auto& e : entries)
+        known += (known.empty() ? "" : ", ") + e.info.name;
+    throw Error("unknown " + std::string(what) + " recipe '" + name + "' (known: " + known + ")");
+}
+
+}  // namespace
+
+const std::vector<RecipeInfo>& generatorRecipes() {
+    static const std::vector<RecipeInfo> out = infos(generatorEntries());
+    return out;
+}
+
+const std::vector<RecipeInfo>& studentRecipes() {
+    static const std::vector<RecipeInfo> out = infos(studentEntries());
+    return out;
+}
+
+std::vector<std::string> recipeNames(const std::vector<RecipeInfo>& recipes) {
+    std::vector<std::string> out;
+    for (const auto& r : recipes)
+        out.push_back(r.name);
+    return out;
+}
+
+const RecipeInfo* findRecipe(const std::vector<RecipeInfo>& recipes, const std::string& name) {
+    for (const auto& r : recipes)
+        if (r.name == name)
+            return &r;
+    return nullptr;
+}
+
+const RecipeKey* findRecipeKey(const std::string& key) {
+    for (const auto* list : {&generatorRecipes(), &studentRecipes()})
+        for (const auto& r : *list)
+            for (const auto& k : r.keys)
+                if (k.key == key)
+                    return &k;
+    return nullptr;
+}
+
+std::string methodTitle(const std::string& generator, const std::string& student) {
+    const RecipeInfo* g = findRecipe(generatorRecipes(), generator);
+    const RecipeInfo* s = findRecipe(studentRecipes(), student);
+    std::string title = g ? g->title : generator;
+    if (student != "kd")
+        title += "+" + (s ? s->title : student);
+    return title;
+}
+
+std::unique_ptr<GeneratorRecipe> makeGeneratorRecipe(MethodContext& context,
+                                                     const run::ExperimentConfig& config) {
+    return entryNamed(generatorEntries(), config.methodGenerator, "generator")
+        .make(context, config);
+}
+
+std::unique_ptr<StudentRecipe> makeStudentRecipe(MethodContext& context,
+                                                 const run::ExperimentConfig& config) {
+    return entryNamed(studentEntries(), config.methodStudent, "student").make(context, config);
+}
+
+}  // namespace dfq::method
