@@ -5,11 +5,13 @@
 #include <QFileDialog>
 #include <QFormLayout>
 #include <QHBoxLayout>
+#include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
 #include <QSpinBox>
 
 #include "core/error.h"
+#include "core/method/registry.h"
 
 namespace dfq::ui {
 
@@ -26,11 +28,19 @@ QSpinBox* spin(int lo, int hi, const char* key) {
     return s;
 }
 
-QComboBox* combo(const QStringList& items, const char* key) {
+// The key's choices as the schema (and, for recipes, the registry) lists them.
+QComboBox* combo(const char* key) {
     auto* c = new QComboBox;
-    c->addItems(items);
+    for (const auto& choice : run::configKeyChoices(key))
+        c->addItem(QString::fromStdString(choice));
     c->setToolTip(doc(key));
     return c;
+}
+
+QLabel* sectionTitle(const QString& text) {
+    auto* l = new QLabel("<b>" + text + "</b>");
+    l->setContentsMargins(0, 6, 0, 0);
+    return l;
 }
 
 QLineEdit* line(const char* key) {
@@ -71,13 +81,13 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
         });
         return row;
     };
-    generator_ = combo({"gdfq", "qimera", "autorecon"}, "method.generator");
-    student_ = combo({"kd", "ait"}, "method.student");
+    generator_ = combo("method.generator");
+    student_ = combo("method.student");
     weightBits_ = spin(1, 16, "quant.weight_bits");
     activationBits_ = spin(0, 16, "quant.activation_bits");
-    firstLast_ = combo({"quantized", "8bit", "fp"}, "quant.first_last");
-    weightRange_ = combo({"minmax", "mse"}, "quant.weight_range");
-    calibration_ = combo({"ema", "minmax", "mse"}, "quant.calibration");
+    firstLast_ = combo("quant.first_last");
+    weightRange_ = combo("quant.weight_range");
+    calibration_ = combo("quant.calibration");
     epochs_ = spin(1, 1000000, "schedule.epochs");
     iterations_ = spin(1, 1000000000, "schedule.iterations");
     warmup_ = spin(0, 1000000, "schedule.warmup_epochs");
@@ -85,41 +95,55 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     lrG_ = line("generator.lr");
     lrS_ = line("student.lr");
     seed_ = spin(0, 2147483647, "seed");
-    device_ = combo({"auto", "cpu", "cuda"}, "device");
+    device_ = combo("device");
     qimeraProb_ = line("qimera.superpose_prob");
     qimeraLabels_ = spin(1, 100000, "qimera.labels_per_sample");
-    qimeraInit_ = combo({"classifier", "random"}, "qimera.embedding_init");
+    qimeraInit_ = combo("qimera.embedding_init");
     qimeraMapping_ = new QCheckBox(tr("on (the paper; off: the released scripts)"));
-    autoreconArch_ =
-        combo({"c10", "c100", "r18", "r50", "mbv2", "search"}, "autorecon.architecture");
+    autoreconArch_ = new QComboBox;
+    autoreconArch_->addItems({"c10", "c100", "r18", "r50", "mbv2", "search"});
+    autoreconArch_->setToolTip(doc("autorecon.architecture"));
     autoreconArch_->setEditable(true);  // also the text form a search writes
     autoreconSearchEpochs_ = spin(1, 1000000, "autorecon.search_epochs");
     qimeraMapping_->setToolTip(QString::fromStdString(run::configKeyDoc("qimera.mapping")));
+    form_ = form;
 
+    // Grouped by section; a recipe's own keys are shown only while that recipe is chosen.
+    form->addRow(sectionTitle(tr("Model and data")));
     form->addRow(tr("Name"), name_);
     form->addRow(tr("Model"), withBrowse(model_, false));
     form->addRow(tr("Evaluation data"), withBrowse(data_, true));
+    form->addRow(tr("Device"), device_);
+    form->addRow(tr("Seed"), seed_);
+    form->addRow(sectionTitle(tr("Method")));
     form->addRow(tr("Generator recipe"), generator_);
     form->addRow(tr("Student recipe"), student_);
-    form->addRow(tr("Boundary-batch probability"), qimeraProb_);
-    form->addRow(tr("Labels per boundary sample"), qimeraLabels_);
-    form->addRow(tr("Label embedding starts from"), qimeraInit_);
-    form->addRow(tr("Disentanglement mapping"), qimeraMapping_);
-    form->addRow(tr("Generator architecture"), autoreconArch_);
-    form->addRow(tr("Architecture search epochs"), autoreconSearchEpochs_);
+    form->addRow(sectionTitle(tr("Quantization")));
     form->addRow(tr("Weight bits"), weightBits_);
     form->addRow(tr("Activation bits"), activationBits_);
     form->addRow(tr("First and last layer"), firstLast_);
     form->addRow(tr("Weight ranges"), weightRange_);
     form->addRow(tr("Activation calibration"), calibration_);
+    form->addRow(sectionTitle(tr("Schedule")));
     form->addRow(tr("Epochs"), epochs_);
     form->addRow(tr("Iterations per epoch"), iterations_);
     form->addRow(tr("Warm-up epochs"), warmup_);
+    form->addRow(sectionTitle(tr("Generator")));
     form->addRow(tr("Batch size"), batch_);
-    form->addRow(tr("Generator learning rate"), lrG_);
-    form->addRow(tr("Student learning rate"), lrS_);
-    form->addRow(tr("Seed"), seed_);
-    form->addRow(tr("Device"), device_);
+    form->addRow(tr("Learning rate"), lrG_);
+    form->addRow(tr("Boundary-batch probability"), qimeraProb_);
+    form->addRow(tr("Labels per boundary sample"), qimeraLabels_);
+    form->addRow(tr("Label embedding starts from"), qimeraInit_);
+    form->addRow(tr("Disentanglement mapping"), qimeraMapping_);
+    form->addRow(tr("Architecture"), autoreconArch_);
+    form->addRow(tr("Architecture search epochs"), autoreconSearchEpochs_);
+    recipeRows_ = {{qimeraProb_, "qimera"},       {qimeraLabels_, "qimera"},
+                   {qimeraInit_, "qimera"},       {qimeraMapping_, "qimera"},
+                   {autoreconArch_, "autorecon"}, {autoreconSearchEpochs_, "autorecon"}};
+    addDeclaredKeys(method::generatorRecipes());
+    form->addRow(sectionTitle(tr("Student")));
+    form->addRow(tr("Learning rate"), lrS_);
+    addDeclaredKeys(method::studentRecipes());
 
     connect(model_, &QLineEdit::editingFinished, this,
             [this] { emit modelChanged(model_->text()); });
@@ -133,6 +157,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
         connect(c, &QComboBox::currentIndexChanged, this, &ExperimentForm::changed);
     connect(qimeraMapping_, &QCheckBox::toggled, this, &ExperimentForm::changed);
     connect(generator_, &QComboBox::currentIndexChanged, this, &ExperimentForm::updateRecipeRows);
+    connect(student_, &QComboBox::currentIndexChanged, this, &ExperimentForm::updateRecipeRows);
     // The architecture may also be typed (the text form), which changes no index.
     connect(autoreconArch_, &QComboBox::currentTextChanged, this,
             &ExperimentForm::updateRecipeRows);
@@ -141,14 +166,29 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     updateRecipeRows();
 }
 
+// A row per number a recipe declares (method/registry.h), under its section.
+void ExperimentForm::addDeclaredKeys(const std::vector<method::RecipeInfo>& recipes) {
+    for (const auto& r : recipes)
+        for (const auto& k : r.keys) {
+            auto* edit = new QLineEdit;
+            edit->setToolTip(QString::fromStdString(run::configKeyDoc(k.key)));
+            QString label = QString::fromStdString(k.key.substr(k.key.find('.') + 1));
+            label.replace('_', ' ');
+            label[0] = label[0].toUpper();
+            form_->addRow(QString::fromStdString(r.title) + ": " + label.toLower(), edit);
+            connect(edit, &QLineEdit::editingFinished, this, &ExperimentForm::changed);
+            declared_.push_back({k.key, edit});
+            recipeRows_.push_back({edit, r.name});
+        }
+}
+
 void ExperimentForm::updateRecipeRows() {
-    const bool qimera = generator_->currentText() == "qimera";
-    for (QWidget* w :
-         std::initializer_list<QWidget*>{qimeraProb_, qimeraLabels_, qimeraInit_, qimeraMapping_})
-        w->setEnabled(qimera);
-    const bool autorecon = generator_->currentText() == "autorecon";
-    autoreconArch_->setEnabled(autorecon);
-    autoreconSearchEpochs_->setEnabled(autorecon && autoreconArch_->currentText() == "search");
+    const std::string generator = generator_->currentText().toStdString();
+    const std::string student = student_->currentText().toStdString();
+    for (const auto& [widget, recipe] : recipeRows_)
+        form_->setRowVisible(widget, recipe == generator || recipe == student);
+    form_->setRowVisible(autoreconSearchEpochs_,
+                         generator == "autorecon" && autoreconArch_->currentText() == "search");
 }
 
 void ExperimentForm::setConfig(const run::ExperimentConfig& c) {
@@ -181,6 +221,8 @@ void ExperimentForm::setConfig(const run::ExperimentConfig& c) {
     qimeraMapping_->setChecked(c.qimeraMapping);
     autoreconArch_->setCurrentText(QString::fromStdString(c.autoreconArchitecture));
     autoreconSearchEpochs_->setValue(static_cast<int>(c.autoreconSearchEpochs));
+    for (const auto& [key, edit] : declared_)
+        edit->setText(number(c.recipeValue(key)));
     updateRecipeRows();
     emit modelChanged(model_->text());
 }
@@ -193,7 +235,7 @@ void ExperimentForm::setLayerBits(const std::map<std::string, int64_t>& bits) {
 run::ExperimentConfig ExperimentForm::config() const {
     run::ExperimentConfig c = base_;
     // Through the schema's own parser, so the form's values get the CLI's validation and errors.
-    const std::vector<std::string> sets = {
+    std::vector<std::string> sets = {
         "name=" + name_->text().toStdString(),
         "model.path=" + model_->text().toStdString(),
         "data.path=" + data_->text().toStdString(),
@@ -219,6 +261,8 @@ run::ExperimentConfig ExperimentForm::config() const {
         "autorecon.architecture=\"" + autoreconArch_->currentText().toStdString() + "\"",
         "autorecon.search_epochs=" + std::to_string(autoreconSearchEpochs_->value()),
     };
+    for (const auto& [key, edit] : declared_)
+        sets.push_back(key + "=" + edit->text().toStdString());
     c = run::parseExperimentConfig(run::toYaml(base_), "the experiment form", sets);
     // Calibration never outlasts the warm-up the form sets.
     if (c.scheduleCalibrationEpochs > c.scheduleEpochs)

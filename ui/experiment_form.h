@@ -2,13 +2,18 @@
 
 #include <QWidget>
 #include <map>
+#include <string>
+#include <utility>
+#include <vector>
 
+#include "core/method/registry.h"
 #include "core/run/experiment_config.h"
 
 class QLineEdit;
 class QComboBox;
 class QSpinBox;
 class QCheckBox;
+class QFormLayout;
 
 namespace dfq::ui {
 
@@ -33,7 +38,13 @@ class ExperimentForm : public QWidget {
 
   private:
     void updateRecipeRows();
+    void addDeclaredKeys(const std::vector<method::RecipeInfo>& recipes);
     run::ExperimentConfig base_;
+    QFormLayout* form_ = nullptr;
+    // The rows of one recipe's keys (the recipe's name), shown while it is chosen.
+    std::vector<std::pair<QWidget*, std::string>> recipeRows_;
+    // The numbers recipes declare, by full key.
+    std::vector<std::pair<std::string, QLineEdit*>> declared_;
     QLineEdit* name_;
     QLineEdit* model_;
     QLineEdit* data_;
@@ -52,12 +63,12 @@ class ExperimentForm : public QWidget {
     QLineEdit* lrS_;
     QSpinBox* seed_;
     QComboBox* device_;
-    // Qimera's keys, enabled while the generator recipe is qimera.
+    // Qimera's keys, shown while the generator recipe is qimera.
     QLineEdit* qimeraProb_;
     QSpinBox* qimeraLabels_;
     QComboBox* qimeraInit_;
     QCheckBox* qimeraMapping_;
-    // AutoReCon's keys, enabled while the generator recipe is autorecon.
+    // AutoReCon's keys, shown while the generator recipe is autorecon.
     QComboBox* autoreconArch_;
     QSpinBox* autoreconSearchEpochs_;
 };

@@ -11,7 +11,10 @@
 #include <QEventLoop>
 #include <QFile>
 #include <QFileInfo>
+#include <QLabel>
 #include <QMessageBox>
+#include <QScrollArea>
+#include <QScrollBar>
 #include <QTabWidget>
 #include <QTableWidget>
 #include <QTemporaryDir>
@@ -117,6 +120,51 @@ TEST(Workbench, TheFormShowsAndReturnsEveryKeyItEdits) {
     EXPECT_EQ(out.quantCalibration, "minmax");
     EXPECT_EQ(out.quantCalibrationBatches, 7);
     EXPECT_EQ(out.studentLr, 3e-05);
+}
+
+// Whether the form shows the row labelled `label`.
+bool rowShown(QWidget* form, const QString& label) {
+    for (auto* l : form->findChildren<QLabel*>())
+        if (l->text() == label)
+            return l->isVisibleTo(form);
+    ADD_FAILURE() << "no row " << label.toStdString();
+    return false;
+}
+
+TEST(Workbench, TheFormShowsARecipesKeysOnlyWhileItIsChosenAndFitsTheWindow) {
+    MainWindow w;
+    w.resize(1280, 800);
+    w.show();
+    auto gdfq = dfq::run::parseExperimentConfig("name: form", "test", {});
+    w.setExperiment(gdfq);
+    QApplication::processEvents();
+    dfq::ui::ExperimentForm* form = w.form();
+    // The recipe choices are the registry's, the sections are titled.
+    auto* generator = form->findChildren<QComboBox*>().at(1);
+    EXPECT_GE(generator->count(), 3);
+    EXPECT_TRUE(rowShown(form, "<b>Quantization</b>"));
+    EXPECT_FALSE(rowShown(form, "Boundary-batch probability"));
+    EXPECT_FALSE(rowShown(form, "Architecture"));
+    auto qimera = gdfq;
+    qimera.methodGenerator = "qimera";
+    w.setExperiment(qimera);
+    EXPECT_TRUE(rowShown(form, "Boundary-batch probability"));
+    EXPECT_FALSE(rowShown(form, "Architecture"));
+    auto autorecon = gdfq;
+    autorecon.methodGenerator = "autorecon";
+    w.setExperiment(autorecon);
+    EXPECT_FALSE(rowShown(form, "Boundary-batch probability"));
+    EXPECT_TRUE(rowShown(form, "Architecture"));
+    EXPECT_FALSE(rowShown(form, "Architecture search epochs"));
+    autorecon.autoreconArchitecture = "search";
+    w.setExperiment(autorecon);
+    EXPECT_TRUE(rowShown(form, "Architecture search epochs"));
+    QApplication::processEvents();
+    // No horizontal scrolling in a 1280 x 800 window.
+    auto* scroll = qobject_cast<QScrollArea*>(form->parentWidget()->parentWidget());
+    ASSERT_NE(scroll, nullptr);
+    EXPECT_FALSE(scroll->horizontalScrollBar()->isVisible());
+    EXPECT_LE(form->minimumSizeHint().width(), scroll->viewport()->width());
 }
 
 TEST(Workbench, AQimeraRunShowsItsBoundarySamples) {
