@@ -608,7 +608,8 @@ ExperimentConfig parseExperimentConfig(const std::string& yaml, const std::strin
             throw Error("--set " + o + ": expected key.sub=value");
         const std::string key = o.substr(0, eq);
         const KeySpec* s = findSpec(key);
-        if (!s)
+        const method::RecipeKey* declared = method::findRecipeKey(key);
+        if (!s && !declared)
             throw Error("--set " + o + ": unknown key '" + key + "'");
         YAML::Node value;
         try {
@@ -618,7 +619,10 @@ ExperimentConfig parseExperimentConfig(const std::string& yaml, const std::strin
         } catch (const YAML::Exception& e) {
             throw Error("--set " + o + ": the value is not valid YAML: " + e.what());
         }
-        assign(c, *s, value, "--set");
+        if (declared)
+            assignRecipeKey(c, *declared, value, "--set");
+        else
+            assign(c, *s, value, "--set");
     }
     validate(c, source);
     return c;
