@@ -6,6 +6,7 @@
 #include "recipes/gdfq.h"
 #include "recipes/kd.h"
 #include "recipes/qimera.h"
+#include "recipes/zeroq.h"
 
 namespace dfq::method {
 
@@ -17,6 +18,7 @@ const std::vector<GeneratorEntry>& generatorEntries() {
         gdfqEntry(),
         qimeraEntry(),
         autoreconEntry(),
+        zeroqEntry(),
     };
     return entries;
 }

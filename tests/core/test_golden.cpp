@@ -161,12 +161,14 @@ struct GoldenCase {
 
 // A tiny schedule: 3 epochs of 4 iterations (one warm-up and calibration epoch, a learning-rate
 // drop after the second), batch 16, every view reported often.
+// (ZeroQ: a pool of two batches, each updated twice: fixed from the fifth iteration.)
 std::vector<std::string> tiny(std::vector<std::string> more) {
     std::vector<std::string> sets = {"schedule.epochs=3",          "schedule.iterations=4",
                                      "schedule.warmup_epochs=1",   "schedule.calibration_epochs=1",
                                      "schedule.lr_milestones=[2]", "generator.batch_size=16",
                                      "output.sample_every=4",      "output.bn_every=2",
-                                     "output.layers_every=4",      "quant.calibration_batches=2"};
+                                     "output.layers_every=4",      "quant.calibration_batches=2",
+                                     "zeroq.pool_size=32",         "zeroq.steps=2"};
     sets.insert(sets.end(), more.begin(), more.end());
     return sets;
 }
@@ -176,7 +178,8 @@ std::vector<GoldenCase> cases() {
     for (const char* preset :
          {"demo-fmnist-gdfq-w4a4", "demo-fmnist-gdfq-w3a3", "demo-fmnist-gdfq-ait-w4a4",
           "demo-fmnist-qimera-w4a4", "demo-fmnist-qimera-ait-w4a4", "demo-fmnist-qimera-ait-w3a3",
-          "demo-fmnist-autorecon-w4a4", "demo-fmnist-autorecon-ait-w4a4"})
+          "demo-fmnist-autorecon-w4a4", "demo-fmnist-autorecon-ait-w4a4", "demo-fmnist-zeroq-w4a4",
+          "demo-fmnist-zeroq-ait-w3a3"})
         out.push_back({preset, preset, tiny({"data.limit=300"})});
     out.push_back(
         {"demo-fmnist-autorecon-search", "demo-fmnist-autorecon-w4a4",

@@ -16,6 +16,7 @@
 #include "core/method/nesterov_sgd.h"
 #include "core/method/pipeline.h"
 #include "core/method/recipes/generator_network.h"
+#include "core/method/recipes/zeroq.h"
 #include "core/model/model.h"
 #include "core/run/demo_teacher.h"
 #include "fixtures.h"
@@ -603,4 +604,81 @@ TEST(Gdfq, TeacherFeaturesAreTheClassifiersInputAndSynthesisIsSideEffectFree) {
     const auto buffers = gNet.buffers();
     for (size_t i = 0; i < buffers.size(); ++i)
         EXPECT_TRUE(at::equal(buffers[i], before[i]));
+}
+
+// ZeroQ's distilled data: the pool's batches move towards the teacher's BN statistics while they
+// have updates left and are fixed after, the student gets each batch as it was before its update,
+// labels are the teacher's predictions without CE, and a checkpoint restores the pool.
+TEST(ZeroQ, ThePoolLearnsTheBnStatisticsThenStaysFixedAndIsCheckpointed) {
+    auto teacher = dfq::model::Model::load(dfq::run::demoTeacherPath());
+    const std::vector<std::string> settings = {"method.generator=zeroq", "generator.batch_size=8",
+                                               "zeroq.pool_size=12", "zeroq.steps=6",
+                                               "zeroq.lr=0.1"};
+    torch::manual_seed(3);
+    const auto p = dfq::test::pipelineFor(teacher, settings);
+    auto& zeroq = dynamic_cast<dfq::method::ZeroqRecipe&>(p->generator());
+    ASSERT_EQ(zeroq.poolImages(), 16);  // rounded up to two batches of 8
+    EXPECT_TRUE(at::equal(zeroq.assignedLabels().cpu(), at::arange(16).remainder(10)));
+    const at::Tensor start = zeroq.pool().clone();
+    std::vector<double> bns;
+    for (int i = 0; i < 12; ++i) {
+        const at::Tensor before = zeroq.pool().clone();
+        const auto s = p->step(i >= 4, false, 1e-3, 1e-4);
+        bns.push_back(s.generatorBns);
+        // The batch the student saw is the pool's batch before this update.
+        EXPECT_TRUE(at::equal(p->lastImages(), before.narrow(0, (i % 2) * 8, 8)));
+        // Without CE the labels are the teacher's predictions.
+        EXPECT_TRUE(at::equal(p->lastLabels(), p->lastTeacherLogits().argmax(1)));
+    }
+    EXPECT_EQ(zeroq.updates(), (std::vector<int64_t>{6, 6}));
+    // Batch 0's BNS fell over its six updates.
+    EXPECT_LT(bns[10], 0.5 * bns[0]);
+    EXPECT_FALSE(at::equal(zeroq.pool(), start));
+    const at::Tensor distilled = zeroq.pool().clone();
+    for (int i = 0; i < 4; ++i)
+        p->step(true, false, 1e-3, 1e-4);
+    EXPECT_TRUE(at::equal(zeroq.pool(), distilled));
+
+    std::stringstream buffer;
+    {
+        torch::serialize::OutputArchive out;
+        p->saveState(out);
+        out.save_to(buffer);
+    }
+    torch::manual_seed(4);
+    const auto resumed = dfq::test::pipelineFor(teacher, settings);
+    torch::serialize::InputArchive in;
+    in.load_from(buffer);
+    resumed->loadState(in);
+    auto& again = dynamic_cast<dfq::method::ZeroqRecipe&>(resumed->generator());
+    EXPECT_TRUE(at::equal(again.pool(), distilled));
+    EXPECT_EQ(again.updates(), zeroq.updates());
+    // Synthesis and calibration take images from the pool; boundary samples are not offered.
+    const auto [x, labels] = resumed->synthesize(20, false, 1);
+    EXPECT_TRUE(at::equal(x.narrow(0, 0, 16), distilled));
+    EXPECT_TRUE(at::equal(labels, at::arange(20).remainder(16).remainder(10)));
+    EXPECT_THROW(resumed->synthesize(4, true, 1), dfq::Error);
+    EXPECT_THROW(resumed->boundarySweep(0, 1, 3, 2, 1), dfq::Error);
+}
+
+TEST(ZeroQ, ItsKeysAreCheckedWrittenAndDocumentedFromItsDeclaration) {
+    const auto c = dfq::run::parseExperimentConfig(
+        "name: z\nmethod: {generator: zeroq}\nzeroq: {pool_size: 128, ce_weight: 0.5}\n", "z.yaml");
+    EXPECT_EQ(c.recipeValue("zeroq.pool_size"), 128);
+    EXPECT_EQ(c.recipeValue("zeroq.steps"), 50);  // the declared default
+    const std::string yaml = dfq::run::toYaml(c);
+    EXPECT_NE(yaml.find("zeroq:"), std::string::npos);
+    EXPECT_EQ(dfq::run::toYaml(dfq::run::parseExperimentConfig(yaml, "again")), yaml);
+    // Only the chosen recipe's section is written.
+    EXPECT_EQ(dfq::run::toYaml(dfq::run::parseExperimentConfig("name: g", "g")).find("zeroq:"),
+              std::string::npos);
+    auto error = [](const std::string& text) {
+        return dfq::test::errorOf([&] { dfq::run::parseExperimentConfig(text, "bad.yaml"); });
+    };
+    EXPECT_NE(error("zeroq: {pool_size: 2.5}").find("'zeroq.pool_size' must be an integer"),
+              std::string::npos);
+    EXPECT_NE(error("zeroq: {lr: -1}").find("'zeroq.lr' is -1"), std::string::npos);
+    EXPECT_NE(error("zeroq: {pool: 3}").find("zeroq.pool_size"), std::string::npos);
+    EXPECT_NE(dfq::run::configReferenceMarkdown().find("| `zeroq.steps` | `50` |"),
+              std::string::npos);
 }
