@@ -159,6 +159,14 @@ TEST(Workbench, TheFormShowsARecipesKeysOnlyWhileItIsChosenAndFitsTheWindow) {
     autorecon.autoreconArchitecture = "search";
     w.setExperiment(autorecon);
     EXPECT_TRUE(rowShown(form, "Architecture search epochs"));
+    // A recipe's declared keys (ZeroQ's) are fields of their own, shown with the recipe.
+    EXPECT_FALSE(rowShown(form, "ZeroQ: pool size"));
+    auto zeroq = dfq::run::parseExperimentConfig(
+        "name: z\nmethod: {generator: zeroq}\nzeroq: {pool_size: 512}\n", "test", {});
+    w.setExperiment(zeroq);
+    EXPECT_TRUE(rowShown(form, "ZeroQ: pool size"));
+    EXPECT_FALSE(rowShown(form, "Architecture"));
+    EXPECT_EQ(form->config().recipeValue("zeroq.pool_size"), 512);
     QApplication::processEvents();
     // No horizontal scrolling in a 1280 x 800 window.
     auto* scroll = qobject_cast<QScrollArea*>(form->parentWidget()->parentWidget());
