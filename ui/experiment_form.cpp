@@ -204,9 +204,9 @@ void ExperimentForm::setConfig(const run::ExperimentConfig& c) {
     student_->setCurrentText(QString::fromStdString(c.methodStudent));
     weightBits_->setValue(static_cast<int>(c.quantWeightBits));
     activationBits_->setValue(static_cast<int>(c.quantActivationBits));
-    firstLast_->setCurrentText(QString::fromStdString(c.quantFirstLast));
-    weightRange_->setCurrentText(QString::fromStdString(c.quantWeightRange));
-    calibration_->setCurrentText(QString::fromStdString(c.quantCalibration));
+    firstLast_->setCurrentText(QString::fromStdString(run::choiceName(c.quantFirstLast)));
+    weightRange_->setCurrentText(QString::fromStdString(run::choiceName(c.quantWeightRange)));
+    calibration_->setCurrentText(QString::fromStdString(run::choiceName(c.quantCalibration)));
     epochs_->setValue(static_cast<int>(c.scheduleEpochs));
     iterations_->setValue(static_cast<int>(c.scheduleIterations));
     warmup_->setValue(static_cast<int>(c.scheduleWarmupEpochs));
@@ -214,10 +214,10 @@ void ExperimentForm::setConfig(const run::ExperimentConfig& c) {
     lrG_->setText(number(c.generatorLr));
     lrS_->setText(number(c.studentLr));
     seed_->setValue(static_cast<int>(c.seed));
-    device_->setCurrentText(QString::fromStdString(c.device));
+    device_->setCurrentText(QString::fromStdString(run::choiceName(c.device)));
     qimeraProb_->setText(number(c.qimeraSuperposeProb));
     qimeraLabels_->setValue(static_cast<int>(c.qimeraLabelsPerSample));
-    qimeraInit_->setCurrentText(QString::fromStdString(c.qimeraEmbeddingInit));
+    qimeraInit_->setCurrentText(QString::fromStdString(run::choiceName(c.qimeraEmbeddingInit)));
     qimeraMapping_->setChecked(c.qimeraMapping);
     autoreconArch_->setCurrentText(QString::fromStdString(c.autoreconArchitecture));
     autoreconSearchEpochs_->setValue(static_cast<int>(c.autoreconSearchEpochs));

@@ -79,7 +79,7 @@ void ModelView::setSummary(const model::ModelSummary& s) {
     fill();
 }
 
-void ModelView::setQuantization(int weightBits, int activationBits, const std::string& firstLast,
+void ModelView::setQuantization(int weightBits, int activationBits, run::FirstLastLayers firstLast,
                                 const std::map<std::string, int64_t>& layerBits) {
     weightBits_ = weightBits;
     activationBits_ = activationBits;
@@ -134,7 +134,9 @@ void ModelView::fill() {
         if (l.quantizable) {
             int b = weightBits_;
             if (static_cast<int>(i) == firstQ || static_cast<int>(i) == lastQ)
-                b = firstLast_ == "8bit" ? 8 : firstLast_ == "fp" ? 0 : b;
+                b = firstLast_ == run::FirstLastLayers::EightBit        ? 8
+                    : firstLast_ == run::FirstLastLayers::FullPrecision ? 0
+                                                                        : b;
             if (auto it = layerBits_.find(l.path); it != layerBits_.end())
                 b = static_cast<int>(it->second);
             bits = b > 0 ? QString::number(b) : tr("FP");

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/model/model_summary.h"
+#include "core/run/config_choices.h"
 
 class QLabel;
 class QTableWidget;
@@ -21,7 +22,7 @@ class ModelView : public QWidget {
     void setMessage(const QString& text);
     // Which bits the conv/linear layers get: every quantizable layer `weightBits`, the first and
     // last as `firstLast` says, overrides by module path.
-    void setQuantization(int weightBits, int activationBits, const std::string& firstLast,
+    void setQuantization(int weightBits, int activationBits, run::FirstLastLayers firstLast,
                          const std::map<std::string, int64_t>& layerBits);
     const model::ModelSummary& summary() const { return summary_; }
     int rowCount() const;
@@ -38,7 +39,7 @@ class ModelView : public QWidget {
 
     model::ModelSummary summary_;
     int weightBits_ = 4, activationBits_ = 4;
-    std::string firstLast_ = "quantized";
+    run::FirstLastLayers firstLast_ = run::FirstLastLayers::Quantized;
     std::map<std::string, int64_t> layerBits_;
     bool filling_ = false;
     QLabel* header_;

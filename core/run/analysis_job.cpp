@@ -228,9 +228,9 @@ AnalysisResult AnalysisJob::run(const AnalysisCallbacks& cb) {
     analysis::AnalysisOptions o;
     o.bits = q.bits;
     o.quant = quantConfig(c);
-    o.calibration = quant::parseCalibration(c.quantCalibration);
+    o.calibration = calibration(c);
     o.seed = static_cast<uint64_t>(c.seed);
-    o.device = resolveDevice(c.device);
+    o.device = resolveDevice(choiceName(c.device));
     m.analyzer = std::make_unique<analysis::LayerAnalyzer>(*m.teacher, o);
     m.analyzer->setInputs(std::move(batches), std::move(real));
     AnalysisResult result;

@@ -25,9 +25,12 @@ namespace dfq::run {
 namespace {
 
 using C = ExperimentConfig;
-using Field = std::variant<int64_t C::*, double C::*, bool C::*, std::string C::*,
-                           std::vector<int64_t> C::*, std::vector<double> C::*,
-                           std::vector<std::string> C::*, std::map<std::string, int64_t> C::*>;
+using Field =
+    std::variant<int64_t C::*, double C::*, bool C::*, std::string C::*, std::vector<int64_t> C::*,
+                 std::vector<double> C::*, std::vector<std::string> C::*,
+                 std::map<std::string, int64_t> C::*, DeviceChoice C::*, DataSplit C::*,
+                 FirstLastLayers C::*, WeightRange C::*, CalibrationChoice C::*,
+                 GeneratorStyle C::*, EmbeddingInit C::*, EmbeddingNormalization C::*>;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
@@ -57,13 +60,26 @@ std::string recipeDoc(const char* what, bool generator) {
     return doc + ".";
 }
 
+// The specs with the choices of every enum-valued key taken from its names (config_choices.h).
+std::vector<KeySpec> withEnumChoices(std::vector<KeySpec> specs) {
+    for (auto& s : specs)
+        std::visit(
+            [&](auto member) {
+                using T = std::decay_t<decltype(C{}.*member)>;
+                if constexpr (std::is_enum_v<T>)
+                    s.choices = choiceNames<T>();
+            },
+            s.field);
+    return specs;
+}
+
 // The schema: order here is the order of docs/config.md and of the resolved config.yaml.
 const std::vector<KeySpec>& schema() {
-    static const std::vector<KeySpec> specs = {
+    static const std::vector<KeySpec> specs = withEnumChoices({
         {"name", &C::name, "Name of the run; the run folder is runs/<date>-<time>-<name>."},
         {"seed", &C::seed, "Random seed: identical configs give identical metrics on CPU.", 0,
          2147483647.0},
-        {"device", &C::device, "Where to train.", -kInf, kInf, {"auto", "cpu", "cuda"}},
+        {"device", &C::device, "Where to train."},
         {"model.path", &C::modelPath,
          "TorchScript file of the pretrained teacher, or `demo` for the built-in Fashion-MNIST "
          "teacher."},
@@ -81,12 +97,7 @@ const std::vector<KeySpec>& schema() {
         {"data.path", &C::dataPath,
          "Real evaluation data (IDX, CIFAR binary or image folder). Empty: no evaluation; "
          "`fashion-mnist` names the Debian dataset-fashion-mnist files."},
-        {"data.split",
-         &C::dataSplit,
-         "Which split of a dataset folder.",
-         -kInf,
-         kInf,
-         {"test", "train"}},
+        {"data.split", &C::dataSplit, "Which split of a dataset folder."},
         {"data.batch_size", &C::dataBatchSize, "Evaluation batch size.", 1, 1e6},
         {"data.limit", &C::dataLimit, "Evaluate on the first N images only; 0: all.", 0, 1e12},
         {"data.resize", &C::dataResize,
@@ -103,13 +114,9 @@ const std::vector<KeySpec>& schema() {
         {"quant.per_channel", &C::quantPerChannel,
          "Per-output-channel weight ranges (true) or one range per tensor (false)."},
         {"quant.symmetric", &C::quantSymmetric, "Symmetric ranges [-m, m] instead of [min, max]."},
-        {"quant.first_last",
-         &C::quantFirstLast,
+        {"quant.first_last", &C::quantFirstLast,
          "The first and last conv/linear layers: quantized like the rest (the reference), at 8 "
-         "bits, or kept in full precision.",
-         -kInf,
-         kInf,
-         {"quantized", "8bit", "fp"}},
+         "bits, or kept in full precision."},
         {"quant.layer_bits", &C::quantLayerBits,
          "Mixed precision: module path -> weight bits for that layer (0 = full precision).", 0, 16},
         {"quant.reference_ema_inflation", &C::quantReferenceEmaInflation,
@@ -118,24 +125,16 @@ const std::vector<KeySpec>& schema() {
          "Momentum of the EMA that tracks each activation's min and max while calibrating (the "
          "reference: 0.9, i.e. about the last 10 batches; closer to 1 averages more batches).",
          0, 0.99999},
-        {"quant.weight_range",
-         &C::quantWeightRange,
+        {"quant.weight_range", &C::quantWeightRange,
          "Range of each weight channel: its min and max (the reference), or that range shrunk by "
          "a factor in 0.30..1 chosen, at every forward, for the least squared quantization "
-         "error. AIT's gradient inundation counts code changes on the min/max grid either way.",
-         -kInf,
-         kInf,
-         {"minmax", "mse"}},
-        {"quant.calibration",
-         &C::quantCalibration,
+         "error. AIT's gradient inundation counts code changes on the min/max grid either way."},
+        {"quant.calibration", &C::quantCalibration,
          "How activation ranges are set. `ema` (the reference): an EMA of each training batch's "
          "min and max during the calibration epochs. `minmax` and `mse`: at the end of each "
          "calibration epoch (or once before training when there are none), from a fixed set of "
          "calibration_batches generator batches drawn with the run's seed: the mean of the "
-         "batches' min and max, or the clipping point with the least squared quantization error.",
-         -kInf,
-         kInf,
-         {"ema", "minmax", "mse"}},
+         "batches' min and max, or the clipping point with the least squared quantization error."},
         {"quant.calibration_batches", &C::quantCalibrationBatches,
          "Generator batches in the fixed calibration set of `minmax` and `mse`.", 1, 1e6},
         {"schedule.epochs", &C::scheduleEpochs, "Epochs.", 1, 1e6},
@@ -153,13 +152,9 @@ const std::vector<KeySpec>& schema() {
          "the PTQ baseline and the last epoch are always evaluated. The reference's ImageNet "
          "recipe evaluates from epoch warmup_epochs - 1.",
          0, 1e6},
-        {"generator.style",
-         &C::generatorStyle,
+        {"generator.style", &C::generatorStyle,
          "Generator stack: CIFAR style (label embedding times noise), ImageNet style "
-         "(conditional BatchNorm), or auto (CIFAR style up to 64×64).",
-         -kInf,
-         kInf,
-         {"auto", "cifar", "imagenet"}},
+         "(conditional BatchNorm), or auto (CIFAR style up to 64×64)."},
         {"generator.batch_size", &C::generatorBatchSize, "Synthetic images per iteration.", 1, 1e6},
         {"generator.latent_dim", &C::generatorLatentDim,
          "Size of the noise vector z (gdfq; qimera uses the width of the teacher's classifier "
@@ -176,13 +171,9 @@ const std::vector<KeySpec>& schema() {
          "K: labels superposed in one boundary sample (uniform, with replacement), weighted by "
          "softmax(N(0, 1)).",
          1, 100000},
-        {"qimera.embedding_init",
-         &C::qimeraEmbeddingInit,
+        {"qimera.embedding_init", &C::qimeraEmbeddingInit,
          "Start of the label embedding (as wide as the teacher's classifier input): the "
-         "classifier's weights, or N(0, 1). It trains either way.",
-         -kInf,
-         kInf,
-         {"classifier", "random"}},
+         "classifier's weights, or N(0, 1). It trains either way."},
         {"qimera.noise_scale", &C::qimeraNoiseScale, "The embedding is emb(y) + noise_scale·z.", 0,
          1e6},
         {"qimera.mapping", &C::qimeraMapping,
@@ -190,14 +181,10 @@ const std::vector<KeySpec>& schema() {
          "the paper describes; the released scripts run without it (false)."},
         {"qimera.mapping_dim", &C::qimeraMappingDim, "Output size of the disentanglement mapping.",
          1, 1e5},
-        {"qimera.normalization",
-         &C::qimeraNormalization,
+        {"qimera.normalization", &C::qimeraNormalization,
          "How each embedding is normalized before superposition: over its own entries, or as the "
          "reference code does, where a superposed batch's slot k is normalized over the whole "
-         "batch.",
-         -kInf,
-         kInf,
-         {"per_embedding", "reference"}},
+         "batch."},
         {"autorecon.architecture", &C::autoreconArchitecture,
          "The cell generator's architecture: one of AutoReCon's derived architectures (c10, c100, "
          "r18, r50, mbv2), `search` (searched for autorecon.search_epochs before the schedule, "
@@ -248,7 +235,7 @@ const std::vector<KeySpec>& schema() {
          "BatchNorm layers (module paths) whose per-channel batch mean and variance are reported "
          "against the running statistics. Empty: every BN layer when they hold at most 2,048 "
          "channels together, else the first and the last."},
-    };
+    });
     return specs;
 }
 
@@ -350,6 +337,14 @@ void assign(C& c, const KeySpec& s, const YAML::Node& node, const std::string& s
                 checkRange(source, s, out);
             } else if constexpr (std::is_same_v<T, bool>) {
                 out = scalarAs<bool>(source, s, node, "true or false");
+            } else if constexpr (std::is_enum_v<T>) {
+                const std::string name = scalarAs<std::string>(source, s, node, "text");
+                if (!parseChoice(name, out)) {
+                    std::string allowed;
+                    for (const auto& ch : s.choices)
+                        allowed += (allowed.empty() ? "" : ", ") + ch;
+                    fail(source, s, "is '" + name + "'; allowed: " + allowed);
+                }
             } else if constexpr (std::is_same_v<T, std::string>) {
                 out = node.IsNull() ? "" : scalarAs<std::string>(source, s, node, "text");
                 if (!s.choices.empty() &&
@@ -475,20 +470,24 @@ YAML::Node valueNode(const C& c, const KeySpec& s) {
     return std::visit(
         [&](auto member) -> YAML::Node {
             const auto& v = c.*member;
-            YAML::Node n(v);
             using T = std::decay_t<decltype(v)>;
-            if constexpr (!std::is_same_v<T, int64_t> && !std::is_same_v<T, double> &&
-                          !std::is_same_v<T, bool> && !std::is_same_v<T, std::string>) {
-                n.SetStyle(YAML::EmitterStyle::Flow);
-                if (v.empty()) {
-                    if constexpr (std::is_same_v<T, std::map<std::string, int64_t>>)
-                        n = YAML::Node(YAML::NodeType::Map);
-                    else
-                        n = YAML::Node(YAML::NodeType::Sequence);
+            if constexpr (std::is_enum_v<T>) {
+                return YAML::Node(choiceName(v));
+            } else {
+                YAML::Node n(v);
+                if constexpr (!std::is_same_v<T, int64_t> && !std::is_same_v<T, double> &&
+                              !std::is_same_v<T, bool> && !std::is_same_v<T, std::string>) {
                     n.SetStyle(YAML::EmitterStyle::Flow);
+                    if (v.empty()) {
+                        if constexpr (std::is_same_v<T, std::map<std::string, int64_t>>)
+                            n = YAML::Node(YAML::NodeType::Map);
+                        else
+                            n = YAML::Node(YAML::NodeType::Sequence);
+                        n.SetStyle(YAML::EmitterStyle::Flow);
+                    }
                 }
+                return n;
             }
-            return n;
         },
         s.field);
 }

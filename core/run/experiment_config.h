@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "config_choices.h"
+
 namespace dfq::run {
 
 // One experiment, as the YAML file (and the GUI) describe it. Every key, its default and its
@@ -13,7 +15,7 @@ namespace dfq::run {
 struct ExperimentConfig {
     std::string name = "experiment";
     int64_t seed = 1;
-    std::string device = "auto";  // cpu | cuda | auto
+    DeviceChoice device = DeviceChoice::Auto;
 
     // model
     std::string modelPath = "demo";
@@ -24,7 +26,7 @@ struct ExperimentConfig {
 
     // data (evaluation on real images; optional)
     std::string dataPath;
-    std::string dataSplit = "test";
+    DataSplit dataSplit = DataSplit::Test;
     int64_t dataBatchSize = 500;
     int64_t dataLimit = 0;
     bool dataResize = false;
@@ -38,12 +40,12 @@ struct ExperimentConfig {
     int64_t quantActivationBits = 4;
     bool quantPerChannel = true;
     bool quantSymmetric = false;
-    std::string quantFirstLast = "quantized";  // quantized | 8bit | fp
+    FirstLastLayers quantFirstLast = FirstLastLayers::Quantized;
     std::map<std::string, int64_t> quantLayerBits;
     bool quantReferenceEmaInflation = false;
     double quantActivationMomentum = 0.9;
-    std::string quantWeightRange = "minmax";  // minmax | mse
-    std::string quantCalibration = "ema";     // ema | minmax | mse
+    WeightRange quantWeightRange = WeightRange::MinMax;
+    CalibrationChoice quantCalibration = CalibrationChoice::Ema;
     int64_t quantCalibrationBatches = 32;
 
     // schedule
@@ -56,7 +58,7 @@ struct ExperimentConfig {
     int64_t scheduleEvalFromEpoch = 0;
 
     // generator
-    std::string generatorStyle = "auto";  // auto | cifar | imagenet
+    GeneratorStyle generatorStyle = GeneratorStyle::Auto;
     int64_t generatorBatchSize = 200;
     int64_t generatorLatentDim = 100;
     int64_t generatorChannels = 128;
@@ -67,11 +69,11 @@ struct ExperimentConfig {
     // qimera (method.generator: qimera)
     double qimeraSuperposeProb = 0.4;
     int64_t qimeraLabelsPerSample = 2;
-    std::string qimeraEmbeddingInit = "classifier";  // classifier | random
+    EmbeddingInit qimeraEmbeddingInit = EmbeddingInit::Classifier;
     double qimeraNoiseScale = 1.0;
     bool qimeraMapping = true;
     int64_t qimeraMappingDim = 100;
-    std::string qimeraNormalization = "per_embedding";  // per_embedding | reference
+    EmbeddingNormalization qimeraNormalization = EmbeddingNormalization::PerEmbedding;
 
     // autorecon (method.generator: autorecon)
     std::string autoreconArchitecture = "c10";  // c10 | c100 | r18 | r50 | mbv2 | search | text

@@ -13,21 +13,42 @@ quant::QuantConfig quantConfig(const ExperimentConfig& c) {
     q.activationBits = static_cast<int>(c.quantActivationBits);
     q.perChannelWeights = c.quantPerChannel;
     q.symmetric = c.quantSymmetric;
-    q.firstLast = c.quantFirstLast == "8bit" ? quant::QuantConfig::FirstLast::EightBit
-                  : c.quantFirstLast == "fp" ? quant::QuantConfig::FirstLast::FullPrecision
-                                             : quant::QuantConfig::FirstLast::Quantized;
+    using FirstLast = quant::QuantConfig::FirstLast;
+    switch (c.quantFirstLast) {
+        case FirstLastLayers::Quantized:
+            q.firstLast = FirstLast::Quantized;
+            break;
+        case FirstLastLayers::EightBit:
+            q.firstLast = FirstLast::EightBit;
+            break;
+        case FirstLastLayers::FullPrecision:
+            q.firstLast = FirstLast::FullPrecision;
+            break;
+    }
     for (const auto& [path, bits] : c.quantLayerBits)
         q.weightBitsOverride[path] = static_cast<int>(bits);
     q.referenceEmaInflation = c.quantReferenceEmaInflation;
     q.activationMomentum = c.quantActivationMomentum;
-    q.mseWeightRange = c.quantWeightRange == "mse";
+    q.mseWeightRange = c.quantWeightRange == WeightRange::Mse;
     return q;
+}
+
+quant::Calibration calibration(const ExperimentConfig& c) {
+    switch (c.quantCalibration) {
+        case CalibrationChoice::MinMax:
+            return quant::Calibration::MinMax;
+        case CalibrationChoice::Mse:
+            return quant::Calibration::Mse;
+        case CalibrationChoice::Ema:
+            break;
+    }
+    return quant::Calibration::Ema;
 }
 
 std::unique_ptr<method::Pipeline> makePipeline(const model::Model& teacher,
                                                const ExperimentConfig& c) {
     auto context = std::make_unique<method::MethodContext>(
-        teacher, quantConfig(c), resolveDevice(c.device), c.generatorBatchSize);
+        teacher, quantConfig(c), resolveDevice(choiceName(c.device)), c.generatorBatchSize);
     auto student = method::makeStudentRecipe(*context, c);
     auto generator = method::makeGeneratorRecipe(*context, c);
     return std::make_unique<method::Pipeline>(std::move(context), std::move(generator),
@@ -51,7 +72,7 @@ model::ModelMeta resolvedMeta(const model::Model& teacher, const ExperimentConfi
 
 data::Dataset loadEvalData(const ExperimentConfig& c, const model::ModelMeta& meta,
                            std::string& note) {
-    const auto split = c.dataSplit == "train" ? data::Split::Train : data::Split::Test;
+    const auto split = c.dataSplit == DataSplit::Train ? data::Split::Train : data::Split::Test;
     data::Dataset d = data::loadDataset(c.resolvedDataPath(), split, meta.inputShape);
     note = data::checkImageSize(d, meta.inputShape, c.dataResize, "data.resize: true");
     if (c.dataLimit > 0 && c.dataLimit < d.size()) {

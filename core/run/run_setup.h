@@ -5,6 +5,7 @@
 
 #include "../method/pipeline.h"
 #include "../model/model.h"
+#include "../quant/calibration.h"
 #include "../quant/student_quantizer.h"
 #include "experiment_config.h"
 
@@ -14,6 +15,8 @@ namespace dfq::run {
 // and student recipes the registry builds on a shared context), and the model's metadata with
 // the experiment's overrides.
 quant::QuantConfig quantConfig(const ExperimentConfig& c);
+// quant.calibration as the quantizer's protocol.
+quant::Calibration calibration(const ExperimentConfig& c);
 // `teacher` (with its resolved metadata) must outlive the pipeline.
 std::unique_ptr<method::Pipeline> makePipeline(const model::Model& teacher,
                                                const ExperimentConfig& c);

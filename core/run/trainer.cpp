@@ -160,7 +160,7 @@ void Session::prepare() {
         summary_.fpTop1 = evaluate(false).top1;
         out_.onBaseline("fp", summary_.fpTop1);
     }
-    calibration_ = quant::parseCalibration(c_.quantCalibration);
+    calibration_ = calibration(c_);
 }
 
 // Each kind of warning once per run, a resumed run included.
@@ -247,7 +247,7 @@ void Session::calibrateFromFixedSet() {
     char secs[32];
     std::snprintf(secs, sizeof secs, "%.1f", seconds(t0));
     log("activation ranges set from " + std::to_string(c_.quantCalibrationBatches) +
-        " generator batches (" + c_.quantCalibration + ", " + secs + " s)");
+        " generator batches (" + choiceName(c_.quantCalibration) + ", " + secs + " s)");
 }
 
 // The fields a search step and a training step report alike.

@@ -404,7 +404,7 @@ TEST(Analysis, ARunFoldersAnalysisUsesThatRunsGenerator) {
     analysis::AnalysisOptions o;
     o.bits = {4};
     o.quant = run::quantConfig(config);
-    o.calibration = quant::parseCalibration(config.quantCalibration);
+    o.calibration = run::calibration(config);
     o.seed = static_cast<uint64_t>(config.seed);
     analysis::LayerAnalyzer a(teacher, o);
     a.setInputs({{x, {}}});

@@ -36,7 +36,7 @@ TEST(ExperimentConfig, DefaultsAreTheReferenceRecipe) {
     EXPECT_DOUBLE_EQ(c.studentTemperature, 20);
     EXPECT_EQ(c.quantWeightBits, 4);
     EXPECT_TRUE(c.quantPerChannel);
-    EXPECT_EQ(c.quantFirstLast, "quantized");
+    EXPECT_EQ(c.quantFirstLast, dfq::run::FirstLastLayers::Quantized);
 }
 
 TEST(ExperimentConfig, ParsesNestedKeysAndRoundTrips) {
@@ -58,7 +58,7 @@ student: {lr: 0.0005}
     EXPECT_EQ(c.seed, 3);
     EXPECT_EQ(c.modelInputShape, (std::vector<int64_t>{1, 28, 28}));
     EXPECT_EQ(c.dataLimit, 2000);
-    EXPECT_EQ(c.quantFirstLast, "8bit");
+    EXPECT_EQ(c.quantFirstLast, dfq::run::FirstLastLayers::EightBit);
     EXPECT_EQ(c.quantLayerBits.at("layer1.conv1"), 2);
     EXPECT_EQ(c.quantLayerBits.at("fc"), 0);
     EXPECT_TRUE(c.scheduleLrMilestones.empty());
@@ -155,14 +155,14 @@ TEST(Presets, PaperRecipesHaveTheReferenceHyperparameters) {
     EXPECT_EQ(cifar.generatorBatchSize, 200);
     EXPECT_EQ(cifar.scheduleWarmupEpochs, 4);
     EXPECT_DOUBLE_EQ(cifar.studentLr, 1e-4);
-    EXPECT_EQ(cifar.generatorStyle, "cifar");
+    EXPECT_EQ(cifar.generatorStyle, dfq::run::GeneratorStyle::Cifar);
     const auto in = dfq::run::loadExperimentConfig(dfq::run::resourceDir() +
                                                    "/presets/imagenet-resnet18-gdfq-w4a4.yaml");
     EXPECT_EQ(in.generatorBatchSize, 16);
     EXPECT_EQ(in.scheduleWarmupEpochs, 50);
     EXPECT_EQ(in.scheduleCalibrationEpochs, 4);
     EXPECT_DOUBLE_EQ(in.studentLr, 1e-6);
-    EXPECT_EQ(in.generatorStyle, "imagenet");
+    EXPECT_EQ(in.generatorStyle, dfq::run::GeneratorStyle::Imagenet);
     EXPECT_EQ(in.scheduleEvalFromEpoch, 49);
     EXPECT_EQ(cifar.scheduleEvalFromEpoch, 0);
     for (const auto* c : {&cifar, &in}) {
@@ -172,8 +172,8 @@ TEST(Presets, PaperRecipesHaveTheReferenceHyperparameters) {
         EXPECT_DOUBLE_EQ(c->generatorBnsWeight, 0.1);
         EXPECT_DOUBLE_EQ(c->studentWeightDecay, 1e-4);
         EXPECT_DOUBLE_EQ(c->quantActivationMomentum, 0.9);
-        EXPECT_EQ(c->quantCalibration, "ema");
-        EXPECT_EQ(c->quantWeightRange, "minmax");
+        EXPECT_EQ(c->quantCalibration, dfq::run::CalibrationChoice::Ema);
+        EXPECT_EQ(c->quantWeightRange, dfq::run::WeightRange::MinMax);
     }
 }
 
@@ -211,8 +211,9 @@ TEST(Presets, QimeraPresetsAreTheirGdfqPresetsWithQimerasGenerator) {
             // The CIFAR-10 scripts: no disentanglement mapping; Qimera's starts the embedding at
             // random, Qimera_AIT's from the classifier.
             const bool paper = base == "cifar10-resnet20-";
-            EXPECT_EQ(qimera.qimeraEmbeddingInit,
-                      paper && student.empty() ? "random" : "classifier");
+            EXPECT_EQ(qimera.qimeraEmbeddingInit, paper && student.empty()
+                                                      ? dfq::run::EmbeddingInit::Random
+                                                      : dfq::run::EmbeddingInit::Classifier);
             EXPECT_EQ(qimera.qimeraMapping, !paper);
             qimera.name = gdfq.name;
             qimera.methodGenerator = gdfq.methodGenerator;

@@ -154,7 +154,7 @@ TEST(Trainer, FixedSetCalibrationLeavesTheGeneratorsRunUntouched) {
     // student's activation ranges: the calibration set has a random stream of its own.
     auto config = [](const std::string& protocol) {
         ExperimentConfig c = tinyRun(true);
-        c.quantCalibration = protocol;
+        EXPECT_TRUE(dfq::run::parseChoice(protocol, c.quantCalibration)) << protocol;
         c.quantCalibrationBatches = 3;
         return c;
     };

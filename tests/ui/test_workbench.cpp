@@ -116,8 +116,8 @@ TEST(Workbench, TheFormShowsAndReturnsEveryKeyItEdits) {
     EXPECT_EQ(out.methodGenerator, "qimera");
     EXPECT_EQ(out.qimeraLabelsPerSample, 3);
     EXPECT_FALSE(out.qimeraMapping);
-    EXPECT_EQ(out.quantWeightRange, "mse");
-    EXPECT_EQ(out.quantCalibration, "minmax");
+    EXPECT_EQ(out.quantWeightRange, dfq::run::WeightRange::Mse);
+    EXPECT_EQ(out.quantCalibration, dfq::run::CalibrationChoice::MinMax);
     EXPECT_EQ(out.quantCalibrationBatches, 7);
     EXPECT_EQ(out.studentLr, 3e-05);
 }

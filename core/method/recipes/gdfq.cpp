@@ -28,9 +28,9 @@ GdfqOptions gdfqOptions(const run::ExperimentConfig& c, const std::vector<int64_
     o.network.adamBeta2 = c.generatorBetas.at(1);
     o.network.bnsWeight = c.generatorBnsWeight;
     o.channels = c.generatorChannels;
-    o.imagenetStyle =
-        c.generatorStyle == "imagenet" ||
-        (c.generatorStyle == "auto" && gen::GdfqGeneratorImpl::defaultImagenetStyle(inputShape));
+    o.imagenetStyle = c.generatorStyle == run::GeneratorStyle::Imagenet ||
+                      (c.generatorStyle == run::GeneratorStyle::Auto &&
+                       gen::GdfqGeneratorImpl::defaultImagenetStyle(inputShape));
     return o;
 }
 

@@ -88,10 +88,11 @@ GeneratorEntry qimeraEntry() {
                 o.gdfq = gdfqOptions(c, ctx.teacherModel().meta().inputShape);
                 o.superposeProb = c.qimeraSuperposeProb;
                 o.superposeLabels = c.qimeraLabelsPerSample;
-                o.embeddingFromClassifier = c.qimeraEmbeddingInit == "classifier";
+                o.embeddingFromClassifier = c.qimeraEmbeddingInit == run::EmbeddingInit::Classifier;
                 o.noiseScale = c.qimeraNoiseScale;
                 o.mappingDim = c.qimeraMapping ? c.qimeraMappingDim : 0;
-                o.referenceNormalization = c.qimeraNormalization == "reference";
+                o.referenceNormalization =
+                    c.qimeraNormalization == run::EmbeddingNormalization::Reference;
                 return std::make_unique<QimeraRecipe>(ctx, o);
             }};
 }
