@@ -50,6 +50,10 @@ using AnalysisProgress = std::function<bool(int64_t done, int64_t total)>;
 // channel ranges and histograms of the layer outputs. The FP forward pass of each batch is
 // computed once and paused before every quantized layer; each setting re-runs only the layers
 // from its quantizer on.
+namespace detail {
+class AnalysisPass;
+}
+
 class LayerAnalyzer {
   public:
     LayerAnalyzer(const model::Model& teacher, AnalysisOptions options);
@@ -76,6 +80,7 @@ class LayerAnalyzer {
     std::vector<std::pair<std::string, QuantizerKind>> quantizers() const;
 
   private:
+    friend class detail::AnalysisPass;
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
