@@ -253,19 +253,19 @@ void writeAnalysisFolder(const std::string& dir, const AnalysisResult& result) {
     run::writeFileAtomically((d / "analysis.json").string(), analysisJson(result) + "\n");
 }
 
-AnalysisResult readAnalysisFolder(const std::string& dir) {
-    const fs::path d(dir);
-    AnalysisResult result;
-    LayerReport& r = result.report;
-    YAML::Node meta, root;
-    try {
-        root = YAML::LoadFile((d / "analysis.json").string());
-        meta = root["meta"];
-    } catch (const YAML::Exception& e) {
-        throw Error((d / "analysis.json").string() + ": cannot read (" + e.what() + ")");
-    }
-    if (!meta || !meta.IsMap() || !meta["bits"])
-        throw Error((d / "analysis.json").string() + ": not an analysis file (no meta.bits)");
+namespace {
+
+using RowIndex = std::map<std::string, size_t>;
+
+LayerRow& rowNamed(LayerReport& r, const RowIndex& rowOf, const std::string& name,
+                   const fs::path& file) {
+    const auto it = rowOf.find(name);
+    if (it == rowOf.end())
+        throw Error(file.string() + ": unknown layer '" + name + "'");
+    return r.layers[it->second];
+}
+
+void readMeta(const YAML::Node& meta, LayerReport& r) {
     auto metaNum = [&](const char* key) {
         const YAML::Node n = meta[key];
         return n && !n.IsNull() ? n.as<double>() : kNoValue;
@@ -282,15 +282,11 @@ AnalysisResult readAnalysisFolder(const std::string& dir) {
     r.calibration = meta["calibration"] ? meta["calibration"].as<std::string>() : "";
     r.sensitivity = meta["sensitivity"] ? meta["sensitivity"].as<std::string>() : "";
     r.weightRange = meta["weight_range"] ? meta["weight_range"].as<std::string>() : "";
-    const size_t nB = r.bits.size();
+}
 
-    std::map<std::string, size_t> rowOf;
-    auto rowFor = [&](const std::string& name, const std::string& file) -> LayerRow& {
-        const auto it = rowOf.find(name);
-        if (it == rowOf.end())
-            throw Error((d / file).string() + ": unknown layer '" + name + "'");
-        return r.layers[it->second];
-    };
+// analysis.csv: one row per layer and bit-width.
+void readLayers(const fs::path& d, LayerReport& r, RowIndex& rowOf) {
+    const size_t nB = r.bits.size();
     CsvReader a(d / "analysis.csv", kAnalysisHeader);
     while (a.next()) {
         const std::string name = a.text(0);
@@ -322,9 +318,13 @@ AnalysisResult readAnalysisFolder(const std::string& dir) {
         row.step[kk] = a.number(14);
         row.clipped[kk] = a.number(15);
     }
+}
+
+void readChannels(const fs::path& d, LayerReport& r, const RowIndex& rowOf) {
+    const size_t nB = r.bits.size();
     CsvReader ch(d / "channels.csv", kChannelsHeader);
     while (ch.next()) {
-        LayerRow& row = rowFor(ch.text(0), "channels.csv");
+        LayerRow& row = rowNamed(r, rowOf, ch.text(0), d / "channels.csv");
         const auto c = static_cast<size_t>(ch.number(1));
         const int k = r.bitsIndex(static_cast<int>(ch.number(4)));
         if (k < 0)
@@ -348,9 +348,13 @@ AnalysisResult readAnalysisFolder(const std::string& dir) {
         step[c] = ch.number(5);
         clip[c] = ch.number(6);
     }
+}
+
+void readHistograms(const fs::path& d, LayerReport& r, const RowIndex& rowOf) {
+    const size_t nB = r.bits.size();
     CsvReader h(d / "histograms.csv", "layer,bits,lo,hi");
     while (h.next()) {
-        LayerRow& row = rowFor(h.text(0), "histograms.csv");
+        LayerRow& row = rowNamed(r, rowOf, h.text(0), d / "histograms.csv");
         const int b = static_cast<int>(h.number(1));
         std::vector<double> counts;
         for (size_t i = 4; i < h.columns(); ++i)
@@ -364,6 +368,9 @@ AnalysisResult readAnalysisFolder(const std::string& dir) {
             row.histQuant[static_cast<size_t>(k)] = std::move(counts);
         }
     }
+}
+
+void readPlans(const fs::path& d, AnalysisResult& result) {
     CsvReader p(d / "plans.csv", kPlansHeader);
     while (p.next()) {
         PlanPoint pt;
@@ -386,6 +393,9 @@ AnalysisResult readAnalysisFolder(const std::string& dir) {
         }
         result.points.push_back(std::move(pt));
     }
+}
+
+void readPlan(const YAML::Node& root, AnalysisResult& result) {
     const YAML::Node plan = root["plan"];
     if (plan && plan.IsMap()) {
         auto value = [](const YAML::Node& n) {
@@ -406,6 +416,29 @@ AnalysisResult readAnalysisFolder(const std::string& dir) {
                             value(pr["real_top1"])};
         pt.measuredTop1 = value(plan["measured_top1"]);
     }
+}
+
+}  // namespace
+
+AnalysisResult readAnalysisFolder(const std::string& dir) {
+    const fs::path d(dir);
+    AnalysisResult result;
+    YAML::Node meta, root;
+    try {
+        root = YAML::LoadFile((d / "analysis.json").string());
+        meta = root["meta"];
+    } catch (const YAML::Exception& e) {
+        throw Error((d / "analysis.json").string() + ": cannot read (" + e.what() + ")");
+    }
+    if (!meta || !meta.IsMap() || !meta["bits"])
+        throw Error((d / "analysis.json").string() + ": not an analysis file (no meta.bits)");
+    readMeta(meta, result.report);
+    RowIndex rowOf;
+    readLayers(d, result.report, rowOf);
+    readChannels(d, result.report, rowOf);
+    readHistograms(d, result.report, rowOf);
+    readPlans(d, result);
+    readPlan(root, result);
     return result;
 }
 
