@@ -105,10 +105,7 @@ GeneratorEntry autoreconEntry() {
              "autorecon"},
             [](MethodContext& ctx, const run::ExperimentConfig& c) {
                 AutoReconOptions o;
-                o.network.latentDim = c.generatorLatentDim;
-                o.network.adamBeta1 = c.generatorBetas.at(0);
-                o.network.adamBeta2 = c.generatorBetas.at(1);
-                o.network.bnsWeight = c.generatorBnsWeight;
+                o.network = networkOptions(c);
                 o.search = c.autoreconArchitecture == "search";
                 if (!o.search)
                     o.arch = gen::AutoReconArch::parse(c.autoreconArchitecture);

@@ -23,10 +23,7 @@ gen::GdfqGeneratorOptions GdfqRecipe::generatorOptions(const GdfqOptions& option
 
 GdfqOptions gdfqOptions(const run::ExperimentConfig& c, const std::vector<int64_t>& inputShape) {
     GdfqOptions o;
-    o.network.latentDim = c.generatorLatentDim;
-    o.network.adamBeta1 = c.generatorBetas.at(0);
-    o.network.adamBeta2 = c.generatorBetas.at(1);
-    o.network.bnsWeight = c.generatorBnsWeight;
+    o.network = networkOptions(c);
     o.channels = c.generatorChannels;
     o.imagenetStyle = c.generatorStyle == run::GeneratorStyle::Imagenet ||
                       (c.generatorStyle == run::GeneratorStyle::Auto &&

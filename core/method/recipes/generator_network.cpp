@@ -12,6 +12,15 @@ void setLr(torch::optim::Adam& adam, double lr) {
         static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
 }
 
+NetworkOptions networkOptions(const run::ExperimentConfig& c) {
+    NetworkOptions o;
+    o.latentDim = c.generatorLatentDim;
+    o.adamBeta1 = c.generatorBetas.at(0);
+    o.adamBeta2 = c.generatorBetas.at(1);
+    o.bnsWeight = c.generatorBnsWeight;
+    return o;
+}
+
 NetworkGeneratorRecipe::NetworkGeneratorRecipe(MethodContext& context,
                                                const NetworkOptions& options)
     : ctx_(context), options_(options) {}

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "../../gen/gdfq_generator.h"
+#include "../../run/experiment_config.h"
 #include "../context.h"
 #include "../recipe.h"
 
@@ -60,6 +61,9 @@ class NetworkGeneratorRecipe : public GeneratorRecipe {
     std::shared_ptr<gen::GeneratorBase> generator_;
     std::unique_ptr<torch::optim::Adam> adam_;
 };
+
+// The generator.* keys every generator network takes.
+NetworkOptions networkOptions(const run::ExperimentConfig& c);
 
 // Sets every parameter group's learning rate.
 void setLr(torch::optim::Adam& adam, double lr);
