@@ -541,6 +541,19 @@ int runAnalyze(const AnalyzeArgs& a) {
 
 }  // namespace
 
+// The recipes a run can combine (method.generator, method.student), from the registry.
+std::string recipesHelp() {
+    std::string text = "Recipes (every generator recipe runs with every student recipe):\n";
+    for (const auto* list : {&dfq::method::generatorRecipes(), &dfq::method::studentRecipes()}) {
+        const bool generator = list == &dfq::method::generatorRecipes();
+        text += generator ? "  method.generator:\n" : "  method.student:\n";
+        for (const auto& r : *list)
+            text += "    " + r.name + std::string(12 - std::min<size_t>(11, r.name.size()), ' ') +
+                    r.doc + "\n";
+    }
+    return text + "Every key: dfq config-reference (docs/config.md).";
+}
+
 int main(int argc, char** argv) {
     dfq::initTorchThreads();
     CLI::App app{"dfq: generative data-free quantization of CNN classifiers"};
@@ -612,6 +625,7 @@ int main(int argc, char** argv) {
     run->add_option("--resume", runResume,
                     "Continue a stopped run from its folder's last checkpoint (Ctrl-C stops a "
                     "run after the current iteration and keeps one)");
+    run->footer(recipesHelp());
 
     AnalyzeArgs an;
     auto* analyze = app.add_subcommand(
