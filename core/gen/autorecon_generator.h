@@ -11,7 +11,8 @@
 #include <vector>
 
 #include "autorecon_arch.h"
-#include "gdfq_generator.h"
+#include "gdfq_generator.h"  // ConditionalBatchNorm
+#include "generator.h"
 
 namespace dfq::gen {
 

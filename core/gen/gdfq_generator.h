@@ -9,15 +9,9 @@
 #include <cstdint>
 #include <vector>
 
-namespace dfq::gen {
+#include "generator.h"
 
-// What the training loop needs of a generator: images [B, C, H, W] from z and labels [B] (with
-// Qimera, also labels [B, K] with mixture weights [B, K]).
-class GeneratorBase : public torch::nn::Module {
-  public:
-    virtual torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& labels,
-                                  const torch::Tensor& weights = {}) = 0;
-};
+namespace dfq::gen {
 
 // BatchNorm without affine parameters followed by a per-class scale and shift (GDFQ's
 // CategoricalConditionalBatchNorm2d): gamma from an embedding initialized to ones, beta from one

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "../../gen/gdfq_generator.h"
 #include "../registry_entry.h"
 #include "generator_network.h"
 

@@ -5,7 +5,7 @@
 #include <memory>
 #include <vector>
 
-#include "../../gen/gdfq_generator.h"
+#include "../../gen/generator.h"
 #include "../../run/experiment_config.h"
 #include "../context.h"
 #include "../recipe.h"
