@@ -161,12 +161,19 @@ torch::Tensor AutoReconGeneratorImpl::forward(const torch::Tensor& z, const torc
         const torch::Tensor p = project_[c]->forward(zs[c]).view({b, ch, initH_ << c, initW_ << c});
         x = c == 0 ? p : x + p;
         const torch::Tensor n0 = upEdge(2 * c, x, labels), n1 = upEdge(2 * c + 1, x, labels);
-        torch::Tensor n2 = opEdge(5 * c, n0, labels) + opEdge(5 * c + 1, n1, labels);
+        // While searching, every edge draws its own Gumbel noise, so the edges run in a fixed
+        // order (the one GCC's right-to-left operand evaluation gave, which the golden runs
+        // recorded) rather than in whatever order a compiler evaluates the operands of `+`.
+        const torch::Tensor o1 = opEdge(5 * c + 1, n1, labels);
+        const torch::Tensor o0 = opEdge(5 * c, n0, labels);
+        torch::Tensor n2 = o0 + o1;
         if (c > 0)
             for (int j = 0; j < 3; ++j)
                 add(n2, crossEdge(6 * (c - 1) + j, prev[j]));
-        torch::Tensor n3 = opEdge(5 * c + 2, n0, labels) + opEdge(5 * c + 3, n1, labels) +
-                           opEdge(5 * c + 4, n2, labels);
+        const torch::Tensor o4 = opEdge(5 * c + 4, n2, labels);
+        const torch::Tensor o3 = opEdge(5 * c + 3, n1, labels);
+        const torch::Tensor o2 = opEdge(5 * c + 2, n0, labels);
+        torch::Tensor n3 = o2 + o3 + o4;
         if (c > 0)
             for (int j = 0; j < 3; ++j)
                 add(n3, crossEdge(6 * (c - 1) + 3 + j, prev[j]));
