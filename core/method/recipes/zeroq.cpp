@@ -63,9 +63,20 @@ GeneratorStep ZeroqRecipe::train(double lr) {
     return s;
 }
 
+// Pool images by index, taken from their batches (no copy of the whole pool).
+at::Tensor ZeroqRecipe::images(const at::Tensor& index) const {
+    const int64_t b = ctx_.batchSize();
+    const at::Tensor i = index.contiguous();
+    std::vector<at::Tensor> rows;
+    for (int64_t k = 0; k < i.numel(); ++k) {
+        const int64_t n = i.data_ptr<int64_t>()[k];
+        rows.push_back(batches_[static_cast<size_t>(n / b)][n % b].detach());
+    }
+    return at::stack(rows);
+}
+
 at::Tensor ZeroqRecipe::calibrationBatch(int64_t n, at::Generator& rng) {
-    const at::Tensor index = at::randint(0, poolImages(), {n}, rng, at::kLong);
-    return pool().index_select(0, index.to(ctx_.device()));
+    return images(at::randint(0, poolImages(), {n}, rng, at::kLong));
 }
 
 Synthetic ZeroqRecipe::synthesize(int64_t n, bool superposed, at::Generator&) {
@@ -73,7 +84,7 @@ Synthetic ZeroqRecipe::synthesize(int64_t n, bool superposed, at::Generator&) {
         throw Error("boundary samples need Qimera's generator (method.generator: qimera)");
     const at::Tensor index = at::arange(n, at::kLong).remainder(poolImages());
     Synthetic s;
-    s.images = pool().index_select(0, index.to(ctx_.device()));
+    s.images = images(index);
     s.labels = assignedLabels().cpu().index_select(0, index);
     return s;
 }

@@ -40,6 +40,8 @@ class ZeroqRecipe : public GeneratorRecipe {
     const std::vector<int64_t>& updates() const { return updates_; }
 
   private:
+    at::Tensor images(const at::Tensor& index) const;  // index [n] on the CPU
+
     MethodContext& ctx_;
     ZeroqOptions options_;
     std::vector<at::Tensor> batches_;  // leaf tensors [B, C, H, W] on the device
