@@ -250,6 +250,54 @@ FolderLock::~FolderLock() {
     }
 }
 
+std::string lockOwner(const std::string& folder) {
+    const std::string path = (fs::path(folder) / "run.lock").string();
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return {};
+    char buf[256];
+    const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    std::string owner = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+    while (!owner.empty() && (owner.back() == '\n' || owner.back() == ' '))
+        owner.pop_back();
+    bool busy;
+    if (::flock(fd, LOCK_SH | LOCK_NB) == 0) {
+        ::flock(fd, LOCK_UN);
+        busy = false;
+    } else if (errno == EWOULDBLOCK) {
+        busy = true;
+    } else {
+        // No flock here (some network mounts): the pid decides for owners on this host.
+        char host[256] = "?";
+        ::gethostname(host, sizeof host - 1);
+        long pid = 0;
+        char ownerHost[256] = "";
+        busy = std::sscanf(owner.c_str(), "process %ld on %255[^,]", &pid, ownerHost) == 2 &&
+               (std::string(ownerHost) != host || ::kill(static_cast<pid_t>(pid), 0) == 0);
+    }
+    ::close(fd);
+    return busy ? (owner.empty() ? std::string("run.lock") : owner) : std::string();
+}
+
+FileLock::FileLock(const std::string& path) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0)
+        fail(path, "create the lock file", errno);
+    int rc;
+    while ((rc = ::flock(fd_, LOCK_EX)) != 0 && errno == EINTR) {
+    }
+    if (rc != 0 && errno != ENOLCK && errno != EOPNOTSUPP && errno != ENOSYS) {
+        const int err = errno;
+        ::close(fd_);
+        fail(path, "lock", err);
+    }
+}
+
+FileLock::~FileLock() {
+    if (fd_ >= 0)
+        ::close(fd_);
+}
+
 void injectDiskFullAfter(int64_t bytes) {
     gWriteBudget = bytes;
 }

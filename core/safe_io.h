@@ -68,6 +68,23 @@ class FolderLock {
     std::string path_;
 };
 
+// Who holds `<folder>/run.lock` ("process 12 on node1, since ..."), when a live FolderLock does;
+// empty when nobody does. Takes no lock and changes nothing.
+std::string lockOwner(const std::string& folder);
+
+// A blocking exclusive lock on the file `path` (created when missing), held while the object
+// exists: for short critical sections between processes, such as rewriting a shared table.
+class FileLock {
+  public:
+    explicit FileLock(const std::string& path);
+    ~FileLock();
+    FileLock(const FileLock&) = delete;
+    FileLock& operator=(const FileLock&) = delete;
+
+  private:
+    int fd_ = -1;
+};
+
 // For tests: after `bytes` more bytes written through this file, every write fails with ENOSPC
 // ("No space left on device"); a negative value lifts the limit. Process-wide.
 void injectDiskFullAfter(int64_t bytes);

@@ -255,17 +255,20 @@ void readBoundaryAndFeatures(const fs::path& dir, RunRecord& d) {
         }
 }
 
-void readSummary(const fs::path& dir, RunRecord& d) {
+}  // namespace
+
+std::optional<RunSummary> readRunSummary(const std::string& folder) {
+    const fs::path dir(folder);
     if (!fs::is_regular_file(dir / "summary.json"))
-        return;
+        return std::nullopt;
     YAML::Node o;
     try {
         o = YAML::LoadFile((dir / "summary.json").string());
     } catch (const YAML::Exception&) {
-        return;  // being written, or damaged: the run shows as running
+        return std::nullopt;  // being written, or damaged: the run shows as running
     }
     if (!o.IsMap())
-        return;
+        return std::nullopt;
     auto number = [&](const char* key, double otherwise) {
         try {
             return o[key] && o[key].IsScalar() ? o[key].as<double>() : otherwise;
@@ -290,10 +293,8 @@ void readSummary(const fs::path& dir, RunRecord& d) {
         for (const auto& w : o["warnings"])
             if (w.IsScalar())
                 s.warnings.push_back(w.Scalar());
-    d.summary = s;
+    return s;
 }
-
-}  // namespace
 
 std::vector<LayerStats> readLayersCsv(const std::string& path) {
     std::vector<LayerStats> out;
@@ -358,7 +359,7 @@ RunRecord readRunFolder(const std::string& folder) {
         d.sampleGridPath = (dir / "samples" / latest).string();
         d.sampleGridStep = std::strtoll(latest.substr(5).c_str(), nullptr, 10);
     }
-    readSummary(dir, d);
+    d.summary = readRunSummary(dir.string());
     return d;
 }
 

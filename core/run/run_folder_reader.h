@@ -35,6 +35,8 @@ struct RunRecord {
 // out; columns are found by their names in the header. Throws dfq::Error when the folder has no
 // config.yaml.
 RunRecord readRunFolder(const std::string& folder);
+// A run folder's summary.json; none when the run has not ended (or the file is being written).
+std::optional<RunSummary> readRunSummary(const std::string& folder);
 // The reports of a layers.csv, one LayerStats per step and source; a missing file gives none.
 std::vector<LayerStats> readLayersCsv(const std::string& path);
 
