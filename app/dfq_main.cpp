@@ -13,6 +13,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "commands.h"
 #include "core/analysis/report_io.h"
 #include "core/data/dataset.h"
 #include "core/data/evaluator.h"
@@ -318,38 +319,25 @@ void handleStopSignals(void (*handler)(int)) {
         std::signal(s, handler);
 }
 
-int runExperiment(const std::string& configPath, const std::vector<std::string>& sets,
-                  const std::string& outDir, const std::string& resumeDir) {
-    std::optional<dfq::run::RunDirectory> dir;
-    dfq::run::ExperimentConfig config;
+}  // namespace
+
+// Runs `config` into `dir`, from its checkpoint when `resume`: progress on stderr, the first
+// Ctrl-C (SIGTERM, SIGHUP) stops it with a checkpoint, and the table of results on stdout.
+int dfq::app::runInFolder(const dfq::run::ExperimentConfig& config, dfq::run::RunDirectory& dir,
+                          bool resume) {
     dfq::run::TrainerFiles files;
-    if (!resumeDir.empty()) {
-        if (!configPath.empty() || !sets.empty() || !outDir.empty())
-            throw dfq::Error(
-                "--resume continues a run with its own config.yaml; give no CONFIG, "
-                "--set or --out with it");
-        dir = dfq::run::RunDirectory::reopen(resumeDir);
-        config = dfq::run::loadExperimentConfig(dir->configPath());
-        files.resumeFrom = dir->checkpointPath();
-    } else {
-        if (configPath.empty())
-            throw dfq::Error("give an experiment file (or 'demo'), or --resume RUN_FOLDER");
-        const std::string path =
-            configPath == "demo" ? dfq::run::resourceDir() + "/presets/demo-fmnist-gdfq-w4a4.yaml"
-                                 : configPath;
-        config = dfq::run::loadExperimentConfig(path, sets);
-        dir.emplace(outDir.empty() ? config.outputDir : outDir, config.name);
-    }
-    files.checkpoint = dir->checkpointPath();
-    files.exportStudent = dir->studentPath();
-    files.exportModel = dir->modelPath();
-    std::fprintf(stderr, "Run folder %s\n", dir->path().c_str());
+    if (resume)
+        files.resumeFrom = dir.checkpointPath();
+    files.checkpoint = dir.checkpointPath();
+    files.exportStudent = dir.studentPath();
+    files.exportModel = dir.modelPath();
+    std::fprintf(stderr, "Run folder %s\n", dir.path().c_str());
     CliObserver cli(config.scheduleEpochs);
     dfq::run::RunControl control;
     gControl = &control;
     gStopSignal = 0;
     handleStopSignals(onInterrupt);
-    dfq::run::Trainer trainer(config, {&cli, &*dir}, files);
+    dfq::run::Trainer trainer(config, {&cli, &dir}, files);
     const auto s = trainer.run(&control);
     gControl = nullptr;
     handleStopSignals(SIG_DFL);
@@ -362,12 +350,12 @@ int runExperiment(const std::string& configPath, const std::vector<std::string>&
                 top1Text(s.lastTop1).c_str());
     std::printf("%-16s %s for %lld iterations\n", "wall time",
                 formatDuration(s.wallSeconds).c_str(), static_cast<long long>(s.iterations));
-    std::printf("%-16s %s\n", "run folder", dir->path().c_str());
+    std::printf("%-16s %s\n", "run folder", dir.path().c_str());
     for (const auto& w : s.warnings)
         std::printf("%-16s %s\n", "warning", w.c_str());
     if (s.status == "cancelled") {
         std::printf("%-16s stopped; continue with: dfq run --resume %s\n", "status",
-                    dir->path().c_str());
+                    dir.path().c_str());
         return 128 + (gStopSignal ? static_cast<int>(gStopSignal) : SIGINT);
     }
     if (s.status == "diverged") {
@@ -375,6 +363,28 @@ int runExperiment(const std::string& configPath, const std::vector<std::string>&
         return 1;
     }
     return 0;
+}
+
+namespace {
+
+int runExperiment(const std::string& configPath, const std::vector<std::string>& sets,
+                  const std::string& outDir, const std::string& resumeDir) {
+    if (!resumeDir.empty()) {
+        if (!configPath.empty() || !sets.empty() || !outDir.empty())
+            throw dfq::Error(
+                "--resume continues a run with its own config.yaml; give no CONFIG, "
+                "--set or --out with it");
+        auto dir = dfq::run::RunDirectory::reopen(resumeDir);
+        return dfq::app::runInFolder(dfq::run::loadExperimentConfig(dir.configPath()), dir, true);
+    }
+    if (configPath.empty())
+        throw dfq::Error("give an experiment file (or 'demo'), or --resume RUN_FOLDER");
+    const std::string path = configPath == "demo"
+                                 ? dfq::run::resourceDir() + "/presets/demo-fmnist-gdfq-w4a4.yaml"
+                                 : configPath;
+    const auto config = dfq::run::loadExperimentConfig(path, sets);
+    dfq::run::RunDirectory dir(outDir.empty() ? config.outputDir : outDir, config.name);
+    return dfq::app::runInFolder(config, dir, false);
 }
 
 struct AnalyzeArgs {
@@ -627,6 +637,37 @@ int main(int argc, char** argv) {
                     "run after the current iteration and keeps one)");
     run->footer(recipesHelp());
 
+    dfq::app::SweepArgs sw;
+    auto* sweep = app.add_subcommand(
+        "sweep",
+        "Run the points of a sweep spec (a grid of keys over a base experiment) here, K at once, "
+        "or as a Slurm job array; show their status; results in sweep.csv and summary.csv");
+    sweep
+        ->add_option("SPEC", sw.spec,
+                     "Sweep spec (YAML: base, set, grid, zip; docs/sweeps.md), or a sweep folder")
+        ->required();
+    sweep->add_option("--set", sw.sets, "Override a key for every point (repeatable)");
+    sweep->add_option("--out", sw.out, "The sweep folder (default: sweeps/<name>)");
+    sweep
+        ->add_option("--jobs", sw.jobs,
+                     "Points at once: here, splitting the cores between them; on Slurm, the "
+                     "array's limit of tasks at once")
+        ->check(CLI::PositiveNumber);
+    sweep->add_flag("--slurm", sw.slurm,
+                    "Write <out>/sweep.sbatch, a job array of the points not finished, and submit "
+                    "it with sbatch");
+    sweep
+        ->add_option("--sbatch-arg", sw.sbatchArgs,
+                     "An argument for sbatch, such as --sbatch-arg=--partition=gpu (repeatable)")
+        ->allow_extra_args(false);
+    sweep->add_option("--index", sw.index, "Run only this point (what each array task does)")
+        ->check(CLI::NonNegativeNumber);
+    sweep->add_flag("--status", sw.status,
+                    "Show every point's state and results, and the means over seeds");
+    sweep->footer(
+        "Re-running a sweep skips finished points, resumes stopped ones from their checkpoints "
+        "and starts failed ones again. Ctrl-C stops every running point with a checkpoint.");
+
     AnalyzeArgs an;
     auto* analyze = app.add_subcommand(
         "analyze",
@@ -701,6 +742,8 @@ int main(int argc, char** argv) {
             return runExperiment(runConfig, runSets, runOut, runResume);
         if (*analyze)
             return runAnalyze(an);
+        if (*sweep)
+            return dfq::app::runSweep(sw);
         if (*reference) {
             std::cout << dfq::run::configReferenceMarkdown();
             return 0;
