@@ -36,10 +36,19 @@ volatile std::sig_atomic_t gStops = 0;
 
 constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
 
+// This program's file, read once: a binary replaced while a sweep runs (a rebuild, an upgrade)
+// leaves "/proc/self/exe" pointing at a deleted file, but its path holds the new one.
 std::string selfPath() {
-    std::error_code ec;
-    const auto p = fs::read_symlink("/proc/self/exe", ec);
-    return ec ? std::string("dfq") : p.string();
+    static const std::string path = [] {
+        std::error_code ec;
+        std::string p = fs::read_symlink("/proc/self/exe", ec).string();
+        const std::string deleted = " (deleted)";
+        if (p.size() > deleted.size() &&
+            p.compare(p.size() - deleted.size(), deleted.size(), deleted) == 0)
+            p.resize(p.size() - deleted.size());
+        return ec || p.empty() ? std::string("dfq") : p;
+    }();
+    return path;
 }
 
 int usableCores() {
@@ -165,6 +174,14 @@ std::string valuesText(const Sweep& s, const run::SweepPoint& p) {
     return text;
 }
 
+// The point's values alone, in the order of the sweep's keys (the status table's legend).
+std::string valuesOnly(const Sweep& s, const run::SweepPoint& p) {
+    std::string text;
+    for (const auto& k : s.keys)
+        text += (text.empty() ? "" : " ") + p.value(k);
+    return text;
+}
+
 void writeResults(const Target& t) {
     try {
         run::writeSweepResults(t.dir, t.sweep);
@@ -223,9 +240,17 @@ int printStatus(const Target& t) {
         run::prepareSweepFolder(t.dir, t.sweep);  // the same sweep, or a clear refusal
     const auto status = run::sweepStatus(t.dir, t.sweep);
     const auto slurm = exists ? schedulerStates(t.dir) : std::map<int, std::string>{};
-    std::printf("Sweep %s: %zu points in %s%s\n\n", t.sweep.name.c_str(), t.sweep.points.size(),
+    std::printf("Sweep %s: %zu points in %s%s\n", t.sweep.name.c_str(), t.sweep.points.size(),
                 t.dir.c_str(), exists ? "" : " (not started)");
-    std::printf("%-5s %-40s %-10s %11s %7s %7s %7s %7s %10s%s\n", "point", "keys", "status",
+    std::string legend;
+    for (const auto& k : t.sweep.keys)
+        legend += (legend.empty() ? "" : ", ") + k;
+    std::printf("values: %s\n\n", legend.empty() ? "(none vary)" : legend.c_str());
+    int width = 6;
+    for (const auto& p : t.sweep.points)
+        width = std::max(width, static_cast<int>(valuesOnly(t.sweep, p).size()));
+    width = std::min(width, 60);
+    std::printf("%-5s %-*s %-10s %11s %7s %7s %7s %7s %10s%s\n", "point", width, "values", "status",
                 "progress", "FP", "PTQ", "best", "last", "wall", slurm.empty() ? "" : "  slurm");
     std::map<std::string, int> counts;
     for (size_t i = 0; i < status.size(); ++i) {
@@ -238,8 +263,8 @@ int printStatus(const Target& t) {
                       static_cast<long long>(s.totalSteps));
         const bool ended = s.summary && s.state != PointState::Running;
         const auto it = slurm.find(p.index);
-        std::printf("%-5d %-40s %-10s %11s %7s %7s %7s %7s %10s%s\n", p.index,
-                    valuesText(t.sweep, p).substr(0, 40).c_str(), run::stateName(s.state), progress,
+        std::printf("%-5d %-*s %-10s %11s %7s %7s %7s %7s %10s%s\n", p.index, width,
+                    valuesOnly(t.sweep, p).substr(0, 60).c_str(), run::stateName(s.state), progress,
                     ended ? percent(s.summary->fpTop1).c_str() : "-",
                     ended ? percent(s.summary->ptqTop1).c_str() : "-",
                     ended ? percent(s.summary->bestTop1).c_str() : "-",
@@ -254,18 +279,25 @@ int printStatus(const Target& t) {
     const auto groups = run::groupOverSeeds(t.sweep, status);
     const auto keys = run::groupKeys(t.sweep);
     if (groups.size() < t.sweep.points.size() || keys.size() < t.sweep.keys.size()) {
-        std::printf("\nOver seeds (finished points: mean ± std)\n");
-        std::string head;
+        std::string names;
         for (const auto& k : keys)
-            head += k + "  ";
-        std::printf("%-40s %5s %16s %16s %16s\n", head.empty() ? "(all)" : head.c_str(), "n", "PTQ",
-                    "best", "last");
+            names += (names.empty() ? "" : ", ") + k;
+        std::printf("\nOver seeds (finished points: mean ± std), values: %s\n",
+                    names.empty() ? "(all points)" : names.c_str());
+        int gw = 6;
+        std::vector<std::string> labels;
         for (const auto& g : groups) {
             std::string v;
             for (const auto& x : g.values)
-                v += x + "  ";
-            std::printf("%-40s %2d/%-2d %16s %16s %16s\n", v.empty() ? "(all)" : v.c_str(),
-                        g.finished, g.points, meanStd(g.ptq).c_str(), meanStd(g.best).c_str(),
+                v += (v.empty() ? "" : " ") + x;
+            labels.push_back(v.empty() ? "(all)" : v);
+            gw = std::max(gw, static_cast<int>(labels.back().size()));
+        }
+        std::printf("%-*s %7s %16s %16s %16s\n", gw, "values", "n", "PTQ", "best", "last");
+        for (size_t i = 0; i < groups.size(); ++i) {
+            const auto& g = groups[i];
+            std::printf("%-*s %3d/%-3d %16s %16s %16s\n", gw, labels[i].c_str(), g.finished,
+                        g.points, meanStd(g.ptq).c_str(), meanStd(g.best).c_str(),
                         meanStd(g.last).c_str());
         }
     }

@@ -85,7 +85,7 @@ local)
     grep -q 'point 1 (quant.weight_bits=0): ' bad.log || fail "bad value: $(cat bad.log)"
     [ ! -e bad ] || fail "a refused sweep made its folder"
     "$DFQ" sweep out --status > status.log 2>&1 || fail "status: $(cat status.log)"
-    grep -q 'kd  *2/2 ' status.log || fail "status: $(cat status.log)"
+    grep -q '^kd  *2/2 ' status.log || fail "status: $(cat status.log)"
     echo "local: 4 points finished, 2 groups, a second run did nothing, bad specs refused"
     ;;
 local-stop)
