@@ -90,10 +90,16 @@ std::string pointName(int index, int width, const std::vector<std::string>& keys
                       const std::vector<std::string>& values) {
     std::string idx = std::to_string(index);
     idx.insert(0, static_cast<size_t>(std::max(0, width - static_cast<int>(idx.size()))), '0');
-    std::string label;
-    for (size_t k = 0; k < keys.size(); ++k)
+    // key-value pairs while they fit; the values alone when they do not (the keys are in
+    // sweep.yaml and in --status's legend), so that a long name is never cut mid-word.
+    std::string label, bare;
+    for (size_t k = 0; k < keys.size(); ++k) {
         label += (k ? "_" : "") + shortKey(keys[k]) + "-" + values[k];
+        bare += (k ? "_" : "") + values[k];
+    }
     label = safeName(label);
+    if (label.size() > 64)
+        label = safeName(bare);
     if (label.size() > 64)
         label.resize(64);
     return label.empty() ? idx : idx + "-" + label;

@@ -57,6 +57,16 @@ TEST(Sweep, ExpandsTheProductInTheFilesOrderWithTheLastKeyFastest) {
     EXPECT_EQ(s.points[6].value("quant.activation_bits"), "3");
     EXPECT_EQ(s.points[11].name, "011-weight_bits-3_activation_bits-3_generator-qimera_seed-3");
     EXPECT_EQ(s.points[11].totalSteps, 15);
+
+    // A name too long for key-value pairs keeps the values whole rather than cutting a key.
+    const Sweep wide = parseSweepSpec(
+        "name: wide\nbase: demo\ngrid:\n"
+        "  method.generator: [autorecon]\n"
+        "  method.student: [ait]\n"
+        "  quant.weight_range: [minmax]\n"
+        "  quant.activation_bits: [3]\n",
+        "spec.yaml");
+    EXPECT_EQ(wide.points[0].name, "000-autorecon_ait_minmax_3");
     EXPECT_EQ(s.sets, (std::vector<std::string>{"generator.batch_size=8"}));
     // Each point is the base with its keys, the sets and a name of its own.
     const ExperimentConfig c = s.config(s.points[10]);
