@@ -368,6 +368,11 @@ LayersView::LayersView(QWidget* parent)
     auto* liveScale = new QCPColorScale(live_);
     live_->plotLayout()->addElement(0, 1, liveScale);
     liveMap_->setColorScale(liveScale);
+    liveMean_ = takePlot(addPlot(), row, liveLayout);
+    liveMean_->xAxis->setLabel(tr("iteration"));
+    liveMean_->legend->setVisible(true);
+    liveMean_->legend->setFont(QFont(font().family(), 8));
+    liveMean_->setVisible(false);
     connect(liveBox_, &QComboBox::currentIndexChanged, this, [this] { drawLive(); });
 
     auto* split = new QSplitter(Qt::Horizontal);
@@ -732,7 +737,63 @@ void LayersView::drawPlans() {
     size_->replot(QCustomPlot::rpQueuedReplot);
 }
 
+namespace {
+
+// Per report of the chosen kind, the mean over its layers of the metric (finite values only).
+void meanOverLayers(const std::vector<run::LayerStats>& stats, int metric, QVector<double>& x,
+                    QVector<double>& y) {
+    for (const auto& s : stats) {
+        if (metric >= 2 ? s.bnLayers.empty() || s.source != "synthetic"
+                        : s.source != (metric == 1 ? "real" : "synthetic"))
+            continue;
+        const auto& v = metric == 2 ? s.bnMeanMse : metric == 3 ? s.bnVarMse : s.sqnrDb;
+        double sum = 0;
+        int n = 0;
+        for (double e : v)
+            if (std::isfinite(e)) {
+                sum += e;
+                ++n;
+            }
+        if (n) {
+            x << static_cast<double>(s.step);
+            y << sum / n;
+        }
+    }
+}
+
+}  // namespace
+
+void LayersView::drawLiveMean() {
+    const auto& others = comparisons();
+    liveMean_->setVisible(!others.empty());
+    if (others.empty())
+        return;
+    const int metric = liveBox_->currentData().toInt();
+    liveMean_->clearGraphs();
+    static const std::vector<run::LayerStats> none;
+    auto add = [&](const std::vector<run::LayerStats>& stats, const QString& name, QPen pen) {
+        QVector<double> x, y;
+        meanOverLayers(stats, metric, x, y);
+        QCPGraph* g = liveMean_->addGraph();
+        g->setName(name);
+        g->setPen(pen);
+        g->setData(x, y, true);
+    };
+    add(liveStats_ ? *liveStats_ : none, tr("open run"), QPen(QColor(31, 119, 180), 1.8));
+    for (size_t r = 0; r < others.size(); ++r)
+        add(others[r].layers, runName(others[r]), QPen(comparisonColor(r), 1.2));
+    liveMean_->yAxis->setScaleType(metric >= 2 ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
+    if (metric >= 2)
+        liveMean_->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+    else
+        liveMean_->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+    liveMean_->yAxis->setLabel(metric >= 2 ? tr("mean over layers (log)") : tr("mean SQNR (dB)"));
+    liveMean_->rescaleAxes();
+    liveMean_->replot(QCustomPlot::rpQueuedReplot);
+}
+
 void LayersView::drawLive() {
+    drawLiveMean();
     const int metric = liveBox_->currentData().toInt();
     const std::string source = metric == 1 ? "real" : "synthetic";
     std::vector<const run::LayerStats*> reports;

@@ -58,6 +58,9 @@ class LayersView : public PlotPanel {
     QCustomPlot* histogramPlot() const { return hist_; }
     QCustomPlot* sizePlot() const { return size_; }
     QCustomPlot* livePlot() const { return live_; }
+    // The mean over the layers of the live metric, this run beside the compared runs (shown
+    // while there are compared runs).
+    QCustomPlot* liveMeanPlot() const { return liveMean_; }
 
   signals:
     // source: "run", "warmup" or "real"; bits: the bit-widths to measure.
@@ -74,6 +77,7 @@ class LayersView : public PlotPanel {
     void drawLayer();
     void drawPlans();
     void drawLive();
+    void drawLiveMean();
     int bitsIndex() const;
     const analysis::LayerRow* row(const QString& name) const;
 
@@ -107,6 +111,7 @@ class LayersView : public PlotPanel {
     QPushButton* use_;
     QPushButton* measure_;
     QCustomPlot* live_;
+    QCustomPlot* liveMean_;
     QCPColorMap* liveMap_;
     QComboBox* liveBox_;
 };

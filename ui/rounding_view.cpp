@@ -4,6 +4,7 @@
 
 #include <QTextStream>
 #include <QVBoxLayout>
+#include <cmath>
 
 #include "run_data.h"
 
@@ -78,6 +79,26 @@ void RoundingView::refresh(const RunData& d) {
     decimate(tx, ty, 3000);
     overall_->graph(1)->setData(QVector<double>(tx.begin(), tx.end()),
                                 QVector<double>(ty.begin(), ty.end()), true);
+    // Compared runs: their overall crossings, thin, in their own colour.
+    while (overall_->graphCount() > 2)
+        overall_->removeGraph(overall_->graphCount() - 1);
+    for (size_t r = 0; r < comparisons().size(); ++r) {
+        const RunData& other = comparisons()[r];
+        std::vector<double> ox, oy;
+        for (const auto& o : other.rounding)
+            if (o.overall > 0) {
+                ox.push_back(static_cast<double>(o.step));
+                oy.push_back(o.overall);
+            }
+        decimate(ox, oy, 3000);
+        QCPGraph* c = overall_->addGraph();
+        c->setName(runName(other));
+        c->setPen(QPen(comparisonColor(r), 1.0));
+        c->setData(QVector<double>(ox.begin(), ox.end()), QVector<double>(oy.begin(), oy.end()),
+                   true);
+    }
+    overall_->graph(0)->setName(comparisons().empty() ? tr("codes changed") : tr("open run"));
+    overall_->legend->setVisible(!comparisons().empty());
     overall_->rescaleAxes();
     if (d.totalSteps > 0)
         overall_->xAxis->setRange(0, static_cast<double>(d.totalSteps));
@@ -123,15 +144,52 @@ void RoundingView::refresh(const RunData& d) {
     heat_->replot(QCustomPlot::rpQueuedReplot);
 }
 
+namespace {
+
+bool hasAlphas(const RunData& d) {
+    return !d.rounding.empty() && !d.rounding.back().alphas.empty();
+}
+
+}  // namespace
+
 void RoundingView::refreshAlpha(const RunData& d) {
-    const bool ait = !d.rounding.empty() && !d.rounding.back().alphas.empty();
-    alpha_->setVisible(ait);
-    if (!ait)
+    bool anyCompared = false;
+    for (const auto& other : comparisons())
+        anyCompared = anyCompared || hasAlphas(other);
+    const bool ait = hasAlphas(d);
+    alpha_->setVisible(ait || anyCompared);
+    if (!ait && !anyCompared)
         return;
-    const size_t layers = d.rounding.back().alphas.size();
+    const size_t layers = ait ? d.rounding.back().alphas.size() : 0;
+    alpha_->clearGraphs();
     while (alpha_->graphCount() < static_cast<int>(layers)) {
         QCPGraph* g = alpha_->addGraph();
         g->setPen(QPen(QColor::fromHsv((alpha_->graphCount() * 47) % 360, 160, 200), 1.0));
+    }
+    // Compared AIT runs: the geometric mean of α over their layers, dashed, in their colour.
+    for (size_t r = 0; r < comparisons().size(); ++r) {
+        const RunData& other = comparisons()[r];
+        if (!hasAlphas(other))
+            continue;
+        std::vector<double> x, y;
+        for (const auto& o : other.rounding) {
+            double logSum = 0;
+            int n = 0;
+            for (double a : o.alphas)
+                if (a > 0) {
+                    logSum += std::log(a);
+                    ++n;
+                }
+            if (n) {
+                x.push_back(static_cast<double>(o.step));
+                y.push_back(std::exp(logSum / n));
+            }
+        }
+        decimate(x, y, 3000);
+        QCPGraph* g = alpha_->addGraph();
+        g->setName(tr("%1 (geometric mean)").arg(runName(other)));
+        g->setPen(QPen(comparisonColor(r), 1.6, Qt::DashLine));
+        g->setData(QVector<double>(x.begin(), x.end()), QVector<double>(y.begin(), y.end()), true);
     }
     for (size_t l = 0; l < layers; ++l) {
         std::vector<double> x, y;
