@@ -42,14 +42,19 @@ int main(int argc, char** argv) {
     parser.addVersionOption();
     parser.addPositionalArgument(
         "target",
-        "An experiment (YAML), a run folder, a TorchScript model, or 'demo' (the default)");
+        "An experiment (YAML), a run folder, a sweep folder, a TorchScript model, or 'demo' (the "
+        "default)");
     QCommandLineOption set("set", "Override an experiment key: key.sub=value (repeatable)", "kv");
     QCommandLineOption run("run", "Start the experiment at once");
     QCommandLineOption shot("screenshot", "Save a screenshot of the window and quit", "file");
     QCommandLineOption views("screenshot-views", "Save a screenshot of every view and quit", "dir");
     QCommandLineOption after("after", "Seconds to wait before the screenshots (default 3)",
                              "seconds", "3");
-    parser.addOptions({set, run, shot, views, after});
+    QCommandLineOption compare("compare",
+                               "Overlay another run folder's curves on the views that plot over "
+                               "time (repeatable)",
+                               "dir");
+    parser.addOptions({set, run, shot, views, after, compare});
     parser.process(app);
 
     dfq::ui::MainWindow window;
@@ -69,7 +74,7 @@ int main(int argc, char** argv) {
         parser.positionalArguments().isEmpty() ? "demo" : parser.positionalArguments().first();
     bool ok = true;
     if (QFileInfo(target).isDir()) {
-        ok = window.openRunFolder(target);
+        ok = window.open(target);  // a run folder or a sweep folder
     } else {
         ok = window.open(target);
         if (ok && parser.isSet(set)) {
@@ -85,6 +90,8 @@ int main(int argc, char** argv) {
             }
         }
     }
+    for (const QString& dir : parser.values(compare))
+        ok = window.addComparison(dir) && ok;
     window.show();
     if (ok && parser.isSet(run))
         window.startRun();

@@ -31,6 +31,7 @@
 #include "core/error.h"
 #include "core/model/model_summary.h"
 #include "core/run/demo_teacher.h"
+#include "core/run/sweep.h"
 #include "core/safe_io.h"
 #include "core/zip_check.h"
 #include "experiment_form.h"
@@ -40,6 +41,7 @@
 #include "model_view.h"
 #include "rounding_view.h"
 #include "samples_view.h"
+#include "sweep_view.h"
 
 namespace dfq::ui {
 
@@ -77,6 +79,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     features_ = new FeatureView;
     layers_ = new LayersView;
     modelView_ = new ModelView;
+    sweep_ = new SweepView;
     tabs_->addTab(losses_, tr("Losses"));
     tabs_->addTab(accuracy_, tr("Accuracy"));
     tabs_->addTab(bn_, tr("BN statistics"));
@@ -87,6 +90,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     tabs_->addTab(boundary_, tr("Boundary"));
     tabs_->addTab(features_, tr("Features"));
     tabs_->addTab(modelView_, tr("Model"));
+    tabs_->addTab(sweep_, tr("Sweep"));
+    tabs_->setTabVisible(tabs_->indexOf(sweep_), false);  // until a sweep folder is opened
     setCentralWidget(tabs_);
     connect(tabs_, &QTabWidget::currentChanged, this, [this] { redraw(); });
 
@@ -126,8 +131,18 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     bar->addSeparator();
     bar->addWidget(new QLabel(tr("  presets, models and run folders can be dropped here")));
 
-    losses_->setComparisons(&comparisons_);
-    accuracy_->setComparisons(&comparisons_);
+    for (PlotPanel* p : plotPanels())
+        p->setComparisons(&comparisons_);
+    connect(sweep_, &SweepView::openRun, this, [this](QString folder) {
+        if (openRunFolder(folder))
+            tabs_->setCurrentWidget(losses_);
+    });
+    connect(sweep_, &SweepView::overlayRuns, this, [this](QStringList folders) {
+        for (const QString& f : folders)
+            addComparison(f);
+        statusBar()->showMessage(
+            tr("%1 runs overlaid on the views that plot over time").arg(folders.size()), 5000);
+    });
     connect(form_, &ExperimentForm::modelChanged, this, &MainWindow::loadModelSummary);
     connect(form_, &ExperimentForm::changed, this, &MainWindow::updateQuantizationColumn);
     connect(
@@ -201,11 +216,11 @@ void MainWindow::buildMenus() {
     });
     file->addAction(tr("&Save experiment as…"), QKeySequence::SaveAs, this,
                     &MainWindow::saveExperimentAs);
-    file->addAction(tr("Open &run folder…"), this, [this] {
+    file->addAction(tr("Open &run or sweep folder…"), this, [this] {
         const QString dir =
-            QFileDialog::getExistingDirectory(this, tr("Open a run folder"), "runs");
+            QFileDialog::getExistingDirectory(this, tr("Open a run or sweep folder"), "runs");
         if (!dir.isEmpty())
-            openRunFolder(dir);
+            open(dir);
     });
     file->addAction(tr("&Compare with run folder…"), this, [this] {
         const QString dir =
@@ -506,7 +521,7 @@ bool MainWindow::openModel(const QString& path) {
 
 bool MainWindow::open(const QString& path) {
     if (QFileInfo(path).isDir())
-        return openRunFolder(path);
+        return run::isSweepFolder(path.toStdString()) ? openSweepFolder(path) : openRunFolder(path);
     if (path != "demo" && looksLikeZip(path.toStdString()))
         return openModel(path);
     return openExperiment(path);
@@ -646,6 +661,24 @@ bool MainWindow::openRunFolder(const QString& folder) {
     }
 }
 
+bool MainWindow::openSweepFolder(const QString& folder) {
+    try {
+        sweep_->setFolder(folder);
+        // The form shows the first point's experiment: a start for a run of one's own.
+        const run::Sweep sweep = run::readSweepFolder(folder.toStdString());
+        if (!sweep.points.empty())
+            setExperiment(sweep.config(sweep.points.front()));
+        tabs_->setTabVisible(tabs_->indexOf(sweep_), true);
+        tabs_->setCurrentWidget(sweep_);
+        addRecent(folder);
+        appendLog(tr("Opened the sweep folder %1").arg(folder));
+        return true;
+    } catch (const std::exception& e) {
+        showError(tr("Cannot open the sweep folder"), QString::fromStdString(e.what()));
+        return false;
+    }
+}
+
 bool MainWindow::addComparison(const QString& folder) {
     try {
         comparisons_.push_back(readRunFolder(folder));
@@ -723,9 +756,12 @@ bool MainWindow::saveViewScreenshots(const QString& dir) {
     QDir().mkpath(dir);
     bool ok = true;
     const int keep = tabs_->currentIndex();
-    const QStringList names = {"losses", "accuracy",     "bn-statistics", "samples",  "rounding",
-                               "layers", "architecture", "boundary",      "features", "model"};
+    const QStringList names = {"losses",   "accuracy", "bn-statistics", "samples",
+                               "rounding", "layers",   "architecture",  "boundary",
+                               "features", "model",    "sweep"};
     for (int i = 0; i < tabs_->count() && i < names.size(); ++i) {
+        if (!tabs_->isTabVisible(i))
+            continue;
         tabs_->setCurrentIndex(i);
         refreshAll();
         for (auto* p : plotPanels())

@@ -30,6 +30,7 @@ class BoundaryView;
 class FeatureView;
 class LayersView;
 class SamplesView;
+class SweepView;
 
 // The workbench window: the experiment form (left), the live views (centre), the log (bottom),
 // Start / Pause / Stop and the run's progress in the status bar.
@@ -43,14 +44,17 @@ class MainWindow : public QMainWindow {
     bool openExperiment(const QString& path);
     void setExperiment(const run::ExperimentConfig& config);
     bool openRunFolder(const QString& folder);
+    // A sweep folder (`dfq sweep`) on the Sweep view, followed while it runs.
+    bool openSweepFolder(const QString& folder);
     // A summary's warnings (a collapsing generator), one per line.
     static QString warningText(const run::RunSummary& s);
     // Puts a TorchScript model into the experiment (model.path).
     bool openModel(const QString& path);
-    // A run folder, an experiment (YAML, or "demo") or a model, told apart by what the path is:
-    // a folder, a zip archive (TorchScript) or text.
+    // A sweep folder, a run folder, an experiment (YAML, or "demo") or a model, told apart by
+    // what the path is: a folder with sweep.yaml, another folder, a zip archive (TorchScript) or
+    // text.
     bool open(const QString& path);
-    // Overlays another run's curves on the losses and accuracy views.
+    // Overlays another run's curves on the views that plot over time.
     bool addComparison(const QString& folder);
     void clearComparisons();
     void startRun();
@@ -64,6 +68,8 @@ class MainWindow : public QMainWindow {
     ExperimentForm* form() const { return form_; }
     ModelView* modelView() const { return modelView_; }
     SamplesView* samplesView() const { return samples_; }
+    SweepView* sweepView() const { return sweep_; }
+    const std::vector<RunData>& comparisons() const { return comparisons_; }
     std::vector<PlotPanel*> plotPanels() const;
     QString lastError() const { return lastError_; }
     QString logText() const;
@@ -120,6 +126,7 @@ class MainWindow : public QMainWindow {
     FeatureView* features_;
     LayersView* layers_;
     ModelView* modelView_;
+    SweepView* sweep_;
     QPlainTextEdit* log_;
     QLabel* state_;
     QLabel* rate_;

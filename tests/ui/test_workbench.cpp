@@ -13,6 +13,8 @@
 #include <QFileInfo>
 #include <QLabel>
 #include <QMessageBox>
+#include <QPushButton>
+#include <QRegularExpression>
 #include <QScrollArea>
 #include <QScrollBar>
 #include <QTabWidget>
@@ -20,11 +22,13 @@
 #include <QTemporaryDir>
 #include <QTimer>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 
 #include "core/analysis/report_io.h"
 #include "core/run/analysis_job.h"
 #include "core/run/experiment_config.h"
+#include "core/run/sweep.h"
 #include "core/safe_io.h"
 #include "ui/architecture_view.h"
 #include "ui/experiment_form.h"
@@ -35,6 +39,7 @@
 #include "ui/plot_panel.h"
 #include "ui/run_data.h"
 #include "ui/samples_view.h"
+#include "ui/sweep_view.h"
 
 using dfq::ui::MainWindow;
 
@@ -724,4 +729,136 @@ TEST(Workbench, EditingAModelRowsBitsSetsLayerBits) {
                          Qt::ItemIsEditable);
         }
     }
+}
+
+namespace {
+
+// A copy of a finished run folder, with its summary's last top-1 replaced.
+void copyRunWithLast(const QString& from, const std::string& to, double last) {
+    std::filesystem::create_directories(std::filesystem::path(to).parent_path());
+    std::filesystem::copy(from.toStdString(), to, std::filesystem::copy_options::recursive);
+    QFile f(QString::fromStdString(to) + "/summary.json");
+    ASSERT_TRUE(f.open(QIODevice::ReadOnly));
+    QString json = QString::fromUtf8(f.readAll());
+    f.close();
+    json.replace(QRegularExpression("\"last_top1\":[-0-9.eE+]+"),
+                 QString("\"last_top1\":%1").arg(last));
+    dfq::io::writeFileAtomically(to + "/summary.json", json.toStdString());
+}
+
+int rowOf(QTableWidget* t, int column, const QString& text) {
+    for (int r = 0; r < t->rowCount(); ++r)
+        if (t->item(r, column) && t->item(r, column)->text() == text)
+            return r;
+    return -1;
+}
+
+}  // namespace
+
+TEST(Workbench, TheSweepViewGroupsASweepFollowsItAndOpensOrOverlaysItsRuns) {
+    QTemporaryDir out;
+    MainWindow w;
+    loadTinyDemo(w, out.path(), 2, 4);
+    w.setExperiment(dfq::run::parseExperimentConfig(
+        dfq::run::toYaml(w.form()->config()), "test",
+        {"method.student=ait", "quant.weight_range=minmax", "output.layers_every=2"}));
+    w.startRun();
+    ASSERT_TRUE(waitFor([&] { return !w.controller().busy(); }, 300000));
+    ASSERT_TRUE(w.lastError().isEmpty()) << w.lastError().toStdString();
+    const QString run = w.data().folder;
+
+    // A sweep of 2 students x 2 seeds whose points are copies of that run with known results:
+    // kd 80 and 84 (seeds 1, 2), ait 90 (seed 1) and ait seed 2 not started.
+    const std::string dir = out.path().toStdString() + "/sweep";
+    const auto sweep = dfq::run::parseSweepSpec(
+        "name: s\nbase: demo\ngrid:\n  method.student: [kd, ait]\n  seed: [1, 2]\n", "s.yaml");
+    dfq::run::prepareSweepFolder(dir, sweep);
+    w.show();  // the view follows the folder while it is shown
+    copyRunWithLast(run, dfq::run::pointFolder(dir, sweep.points[0]), 80);
+    copyRunWithLast(run, dfq::run::pointFolder(dir, sweep.points[1]), 84);
+    copyRunWithLast(run, dfq::run::pointFolder(dir, sweep.points[2]), 90);
+    ASSERT_TRUE(w.open(QString::fromStdString(dir))) << w.lastError().toStdString();
+    dfq::ui::SweepView* view = w.sweepView();
+    EXPECT_EQ(w.views()->currentWidget(), view);
+    EXPECT_EQ(w.form()->config().seed, 1);  // the first point's experiment in the form
+    QTableWidget* groups = view->groupTable();
+    ASSERT_EQ(groups->rowCount(), 2);
+    ASSERT_EQ(groups->columnCount(), 7);  // student, seeds, FP, PTQ, best, last, wall
+    const int kd = rowOf(groups, 0, "kd"), ait = rowOf(groups, 0, "ait");
+    ASSERT_GE(kd, 0);
+    ASSERT_GE(ait, 0);
+    EXPECT_EQ(groups->item(kd, 1)->text(), "2/2");
+    EXPECT_EQ(groups->item(kd, 5)->text(), "82.00 ± 2.83");  // std over n-1: sqrt(8)
+    EXPECT_EQ(groups->item(ait, 1)->text(), "1/2");
+    EXPECT_EQ(groups->item(ait, 5)->text(), "90.00");
+    // Bars: PTQ, best and last for both groups, each with its error bars; the last bars' heights
+    // are the means.
+    QCustomPlot* bars = view->bars();
+    auto* last = static_cast<QCPBars*>(bars->plottable(4));
+    ASSERT_EQ(last->dataCount(), 2);
+    EXPECT_DOUBLE_EQ(last->data()->at(0)->value, 82);
+    EXPECT_DOUBLE_EQ(last->data()->at(1)->value, 90);
+    auto* errors = static_cast<QCPErrorBars*>(bars->plottable(5));
+    ASSERT_EQ(errors->dataCount(), 2);
+    EXPECT_NEAR(errors->data()->at(0).errorPlus, 2.8284271, 1e-6);
+    EXPECT_GT(static_cast<QCPBars*>(bars->plottable(0))->dataCount(), 0);  // PTQ
+    EXPECT_GT(bars->graph(0)->dataCount(), 0);                             // the FP teacher
+    QTableWidget* points = view->pointTable();
+    ASSERT_EQ(points->rowCount(), 4);
+    const int stateColumn = 3;  // #, student, seed, state
+    EXPECT_EQ(points->item(rowOf(points, 0, "3"), stateColumn)->text(), "pending");
+    EXPECT_EQ(points->item(rowOf(points, 0, "0"), stateColumn)->text(), "finished");
+    EXPECT_EQ(points->item(rowOf(points, 0, "1"), 8)->text(), "84.00");  // last
+
+    // Sorted by last top-1, highest first, the rows stay sorted and right as the sweep goes on:
+    // the last point finishes and the view follows it.
+    groups->sortItems(5, Qt::DescendingOrder);
+    EXPECT_EQ(groups->item(0, 0)->text(), "ait");
+    copyRunWithLast(run, dfq::run::pointFolder(dir, sweep.points[3]), 70);
+    ASSERT_TRUE(
+        waitFor([&] { return groups->item(rowOf(groups, 0, "ait"), 1)->text() == "2/2"; }, 10000));
+    EXPECT_EQ(groups->item(0, 0)->text(), "kd");  // 82 is now above 80 ± 14.14
+    EXPECT_EQ(groups->item(1, 5)->text(), "80.00 ± 14.14");
+    EXPECT_EQ(points->item(rowOf(points, 0, "3"), stateColumn)->text(), "finished");
+    EXPECT_TRUE(view->header()->text().contains("4 finished"));
+
+    // Two points overlaid: their curves join the views that plot over time.
+    points->clearSelection();
+    for (const char* index : {"1", "2"})
+        points->selectionModel()->select(points->model()->index(rowOf(points, 0, index), 0),
+                                         QItemSelectionModel::Select | QItemSelectionModel::Rows);
+    EXPECT_EQ(view->selectedRuns().size(), 2);
+    view->findChild<QPushButton*>()->click();
+    ASSERT_EQ(w.comparisons().size(), 2u);
+    // Double-clicking a point opens its run in the usual views.
+    emit points->cellDoubleClicked(rowOf(points, 0, "0"), 0);
+    EXPECT_EQ(w.data().folder, QString::fromStdString(dfq::run::pointFolder(dir, sweep.points[0])));
+    EXPECT_EQ(w.views()->currentIndex(), 0);  // Losses
+    w.refreshAll();
+    QCustomPlot* rounding = plotOf(w, 3, 0);
+    ASSERT_EQ(rounding->graphCount(), 4);  // this run, its threshold, two compared runs
+    EXPECT_GT(rounding->graph(2)->dataCount(), 0);
+    EXPECT_EQ(rounding->graph(2)->dataCount(), rounding->graph(0)->dataCount());
+    QCustomPlot* alpha = plotOf(w, 3, 2);
+    EXPECT_FALSE(alpha->isHidden());
+    int dashed = 0;
+    for (int g = 0; g < alpha->graphCount(); ++g)
+        dashed += alpha->graph(g)->pen().style() == Qt::DashLine && alpha->graph(g)->dataCount();
+    EXPECT_EQ(dashed, 2);
+    QCustomPlot* liveMean = w.layersView()->liveMeanPlot();
+    EXPECT_FALSE(liveMean->isHidden());
+    ASSERT_EQ(liveMean->graphCount(), 3);
+    EXPECT_GT(liveMean->graph(0)->dataCount(), 0);
+    EXPECT_EQ(liveMean->graph(2)->dataCount(), liveMean->graph(0)->dataCount());
+    EXPECT_GT(plotOf(w, 1)->graphCount(), 2);  // accuracy: the compared runs too
+    w.clearComparisons();
+    w.refreshAll();
+    EXPECT_TRUE(liveMean->isHidden());
+    EXPECT_EQ(rounding->graphCount(), 2);
+
+    // A folder whose sweep.yaml cannot be read is an error, and the window survives.
+    dfq::io::writeFileAtomically(dir + "/sweep.yaml", "points: [");
+    EXPECT_FALSE(w.openSweepFolder(QString::fromStdString(dir)));
+    EXPECT_FALSE(w.lastError().isEmpty());
+    closeMessageBoxes();
 }
