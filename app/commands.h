@@ -22,6 +22,7 @@ struct SweepArgs {
     std::vector<std::string> sbatchArgs;
     int index = -1;
     bool status = false;
+    bool markdown = false;
 };
 
 // `dfq sweep` (docs/sweeps.md). Returns the exit status.

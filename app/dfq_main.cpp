@@ -664,6 +664,8 @@ int main(int argc, char** argv) {
         ->check(CLI::NonNegativeNumber);
     sweep->add_flag("--status", sw.status,
                     "Show every point's state and results, and the means over seeds");
+    sweep->add_flag("--markdown", sw.markdown,
+                    "Print the means over seeds as a Markdown table (for a README or a paper)");
     sweep->footer(
         "Re-running a sweep skips finished points, resumes stopped ones from their checkpoints "
         "and starts failed ones again. Ctrl-C stops every running point with a checkpoint.");

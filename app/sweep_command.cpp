@@ -135,6 +135,14 @@ std::string meanStd(const run::SweepGroup::Stat& s) {
     return buf;
 }
 
+// Right-aligns text in `width` characters (not bytes: "±" is two bytes in UTF-8).
+std::string padLeft(const std::string& text, int width) {
+    int chars = 0;
+    for (unsigned char c : text)
+        chars += (c & 0xC0) != 0x80;
+    return std::string(static_cast<size_t>(std::max(0, width - chars)), ' ') + text;
+}
+
 // The sweep a command works on and its folder.
 struct Target {
     Sweep sweep;
@@ -296,13 +304,44 @@ int printStatus(const Target& t) {
         std::printf("%-*s %7s %16s %16s %16s\n", gw, "values", "n", "PTQ", "best", "last");
         for (size_t i = 0; i < groups.size(); ++i) {
             const auto& g = groups[i];
-            std::printf("%-*s %3d/%-3d %16s %16s %16s\n", gw, labels[i].c_str(), g.finished,
-                        g.points, meanStd(g.ptq).c_str(), meanStd(g.best).c_str(),
-                        meanStd(g.last).c_str());
+            std::printf("%-*s %3d/%-3d %s %s %s\n", gw, labels[i].c_str(), g.finished, g.points,
+                        padLeft(meanStd(g.ptq), 16).c_str(), padLeft(meanStd(g.best), 16).c_str(),
+                        padLeft(meanStd(g.last), 16).c_str());
         }
     }
     if (exists)
         writeResults(t);
+    return 0;
+}
+
+// ---- --markdown ----
+
+// The means over seeds as a Markdown table: one column per key but the seed, then n, FP, PTQ,
+// best and last top-1 (mean ± std over the finished seeds) and the mean wall time.
+int printMarkdown(const Target& t) {
+    if (!run::isSweepFolder(t.dir))
+        throw Error(t.dir +
+                    " has no sweep.yaml: the sweep has not started, there is nothing to "
+                    "tabulate yet");
+    run::prepareSweepFolder(t.dir, t.sweep);
+    const auto groups = run::groupOverSeeds(t.sweep, run::sweepStatus(t.dir, t.sweep));
+    std::string header = "|", rule = "|";
+    for (const auto& k : run::groupKeys(t.sweep)) {
+        header += " " + k.substr(k.rfind('.') == std::string::npos ? 0 : k.rfind('.') + 1) + " |";
+        rule += "---|";
+    }
+    header += " n | FP | PTQ | best | last | wall time |";
+    rule += "--:|--:|--:|--:|--:|--:|";
+    std::printf("%s\n%s\n", header.c_str(), rule.c_str());
+    for (const auto& g : groups) {
+        std::string row = "|";
+        for (const auto& v : g.values)
+            row += " " + v + " |";
+        row += " " + std::to_string(g.finished) + "/" + std::to_string(g.points) + " | " +
+               meanStd(g.fp) + " | " + meanStd(g.ptq) + " | " + meanStd(g.best) + " | " +
+               meanStd(g.last) + " | " + (g.wall.n ? formatDuration(g.wall.mean) : "-") + " |";
+        std::printf("%s\n", row.c_str());
+    }
     return 0;
 }
 
@@ -645,13 +684,16 @@ int submitSlurm(const Target& t, const SweepArgs& a) {
 
 int runSweep(const SweepArgs& a) {
     const Target t = resolve(a);
-    const int modes = (a.status ? 1 : 0) + (a.index >= 0 ? 1 : 0) + (a.slurm ? 1 : 0);
+    const int modes =
+        (a.status ? 1 : 0) + (a.markdown ? 1 : 0) + (a.index >= 0 ? 1 : 0) + (a.slurm ? 1 : 0);
     if (modes > 1)
-        throw Error("give one of --status, --index and --slurm");
+        throw Error("give one of --status, --markdown, --index and --slurm");
     if (!a.sbatchArgs.empty() && !a.slurm)
         throw Error("--sbatch-arg goes with --slurm");
     if (a.status)
         return printStatus(t);
+    if (a.markdown)
+        return printMarkdown(t);
     if (a.index >= 0) {
         run::prepareSweepFolder(t.dir, t.sweep);
         return runPoint(t, a.index);

@@ -86,6 +86,13 @@ local)
     [ ! -e bad ] || fail "a refused sweep made its folder"
     "$DFQ" sweep out --status > status.log 2>&1 || fail "status: $(cat status.log)"
     grep -q '^kd  *2/2 ' status.log || fail "status: $(cat status.log)"
+    # The means over seeds as Markdown: a header, a rule and one row per group, each with its
+    # n and four top-1 columns as mean ± std (two finished seeds each).
+    "$DFQ" sweep out --markdown > table.md 2>&1 || fail "markdown: $(cat table.md)"
+    head -n 1 table.md | grep -q '^| student | n | FP | PTQ | best | last | wall time |$' ||
+        fail "markdown header: $(cat table.md)"
+    [ "$(grep -c '^| \(kd\|ait\) | 2/2 | [0-9.]* ± [0-9.]* | .* ± .* | .* ± .* | .* ± .* | ' table.md)" -eq 2 ] ||
+        fail "markdown rows: $(cat table.md)"
     echo "local: 4 points finished, 2 groups, a second run did nothing, bad specs refused"
     ;;
 local-stop)
