@@ -9,10 +9,16 @@ g++ cmake ninja-build ccache pkg-config
 libtorch-dev libopenblas0-openmp
 qt6-base-dev qt6-svg-dev libqcustomplot-dev libqcustomplot2.1-qt6
 libyaml-cpp-dev libgtest-dev libcli11-dev zlib1g-dev libstb-dev
+libonnx-dev libprotobuf-dev
 xvfb xauth
 dataset-fashion-mnist
-python3-torch python3-torchvision
+python3-torch python3-torchvision python3-onnx
 "
+# Node.js and npm: the export tests run the exported files in ONNX Runtime for Node.js. A Node.js
+# that is already installed (with its own npm) is used as it is.
+if ! command -v npm >/dev/null 2>&1; then
+    PACKAGES="$PACKAGES nodejs npm"
+fi
 if [ "${1:-}" = "--sanitizers" ]; then
     # clang: the compiler tests/sanitize.sh builds with; libclang-rt-14-dev: its AddressSanitizer,
     # UndefinedBehaviorSanitizer and libFuzzer runtimes; libomp-dev: OpenMP for clang.
@@ -24,6 +30,10 @@ fi
 #  dataset-fashion-mnist  real data for the demo teacher and its evaluation.
 #  python3-torch(vision)  only to export the TorchScript test fixtures the way PyTorch users do;
 #                       the workbench itself never runs Python.
+#  libonnx-dev libprotobuf-dev  `dfq export` writes ONNX with ONNX's own protobuf classes and
+#                       checks it with ONNX's checker.
+#  python3-onnx nodejs npm  the export tests only: ONNX's Python checker, and npm to install ONNX
+#                       Runtime for Node.js into the build folder.
 #  xvfb xauth           the GUI tests and screenshots on machines without a display.
 
 missing=""
