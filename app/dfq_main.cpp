@@ -25,9 +25,11 @@
 #include "core/run/analysis_job.h"
 #include "core/run/demo_teacher.h"
 #include "core/run/experiment_config.h"
+#include "core/run/export_run.h"
 #include "core/run/run_directory.h"
 #include "core/run/trainer.h"
 #include "core/runtime.h"
+#include "core/safe_io.h"
 #include "progress_bar.h"
 
 namespace {
@@ -177,6 +179,7 @@ struct EvalArgs {
     std::vector<double> mean, std;
     bool resize = false;
     bool json = false;
+    std::string predictions;  // a CSV of every image's label, prediction and logits
 };
 
 int runEval(const EvalArgs& a) {
@@ -208,13 +211,41 @@ int runEval(const EvalArgs& a) {
                      data.source.c_str(), data.format.c_str(), static_cast<long long>(data.size()));
     dfq::model::Interpreter interp(model.graph(), &model.params());
     ProgressBar bar("eval", "img");
-    auto result = dfq::data::evaluate([&](const at::Tensor& x) { return interp.forward(x); }, data,
-                                      meta.inputShape, norm, a.batch,
-                                      [&](int64_t done, int64_t total) {
-                                          if (!a.json)
-                                              bar.update(done, total);
-                                      });
+    std::vector<at::Tensor> logits;
+    auto result = dfq::data::evaluate(
+        [&](const at::Tensor& x) {
+            at::Tensor y = interp.forward(x);
+            if (!a.predictions.empty())
+                logits.push_back(y.detach().to(at::kCPU, at::kFloat));
+            return y;
+        },
+        data, meta.inputShape, norm, a.batch,
+        [&](int64_t done, int64_t total) {
+            if (!a.json)
+                bar.update(done, total);
+        });
     bar.finish();
+    if (!a.predictions.empty()) {
+        const at::Tensor all = at::cat(logits).contiguous();
+        const at::Tensor labels = data.labels.to(at::kLong).contiguous();
+        std::string csv = "index,label,predicted";
+        for (int64_t k = 0; k < all.size(1); ++k)
+            csv += ",logit" + std::to_string(k);
+        csv += "\n";
+        const auto predicted = all.argmax(1);
+        char buf[32];
+        for (int64_t i = 0; i < all.size(0); ++i) {
+            csv += std::to_string(i) + "," + std::to_string(labels[i].item<int64_t>()) + "," +
+                   std::to_string(predicted[i].item<int64_t>());
+            const float* row = all.data_ptr<float>() + i * all.size(1);
+            for (int64_t k = 0; k < all.size(1); ++k) {
+                std::snprintf(buf, sizeof buf, ",%.7g", static_cast<double>(row[k]));
+                csv += buf;
+            }
+            csv += "\n";
+        }
+        dfq::io::writeFileAtomically(a.predictions, csv);
+    }
     if (a.json) {
         JsonWriter w;
         w.beginObject();
@@ -592,6 +623,8 @@ int main(int argc, char** argv) {
     eval->add_option("--split", ev.split, "Which split of a dataset folder")
         ->check(CLI::IsMember({"test", "train"}))
         ->capture_default_str();
+    eval->add_option("--predictions", ev.predictions,
+                     "Write every image's label, predicted class and logits to this CSV file");
     eval->add_option("--batch", ev.batch, "Batch size")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
@@ -729,6 +762,22 @@ int main(int argc, char** argv) {
                         "<output.dir>/<date>-<time>-<name>-analysis)");
     analyze->add_flag("--json", an.json, "Print the layers and the plan as JSON");
 
+    dfq::run::ExportRequest ex;
+    auto* exportCmd = app.add_subcommand(
+        "export",
+        "A finished run's quantized student as ONNX (QuantizeLinear/DequantizeLinear, int8 "
+        "weights), an encodings JSON, or TorchScript (docs/export.md)");
+    exportCmd->add_option("RUN_FOLDER", ex.runFolder, "The run folder")->required();
+    exportCmd->add_option("--format", ex.format, "onnx, encodings or torchscript")
+        ->check(CLI::IsMember({"onnx", "encodings", "torchscript"}))
+        ->capture_default_str();
+    exportCmd->add_option("--out", ex.out,
+                          "The file to write (default: RUN_FOLDER/quantized_model.onnx, "
+                          ".encodings.json or .pt)");
+    exportCmd->add_option("--opset", ex.opset, "The ONNX opset (13 to 17)")
+        ->check(CLI::Range(13, 17))
+        ->capture_default_str();
+
     auto* reference = app.add_subcommand(
         "config-reference", "Print the reference of every experiment key (docs/config.md)");
 
@@ -746,6 +795,13 @@ int main(int argc, char** argv) {
             return runAnalyze(an);
         if (*sweep)
             return dfq::app::runSweep(sw);
+        if (*exportCmd) {
+            const auto r = dfq::run::exportRun(ex);
+            for (const auto& note : r.notes)
+                std::printf("%s\n", note.c_str());
+            std::printf("Wrote %s\n", r.path.c_str());
+            return 0;
+        }
         if (*reference) {
             std::cout << dfq::run::configReferenceMarkdown();
             return 0;
