@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <torch/csrc/jit/ir/constants.h>
+#include <torch/csrc/jit/runtime/operator.h>
 
 #include <cmath>
 #include <functional>
@@ -88,6 +89,7 @@ class Builder {
         for (int64_t d : inputShape)
             out_.model.input.dims.push_back(d);
         names_[g.inputs()[1]] = "input";
+        findStaticValues(g, inputShape);
         markNeeded(g);
         for (const Node* n : g.nodes())
             if (needed_.count(n))
@@ -102,6 +104,104 @@ class Builder {
   private:
     // The nodes the output depends on; input checks (isAssertion) and what only they read are
     // left out.
+    // Runs the graph on two batch sizes and keeps every number or list of numbers that came out
+    // the same in both: those do not depend on the input (a pooling kernel taken from x.size(3))
+    // and become constants; those that differ (x.size(0)) are computed in the ONNX graph.
+    void findStaticValues(const torch::jit::Graph& g, const std::vector<int64_t>& inputShape) {
+        if (inputShape.empty())
+            return;
+        std::unordered_map<const Value*, c10::IValue> first;
+        for (const int64_t batch : {2, 3}) {
+            std::vector<int64_t> shape{batch};
+            shape.insert(shape.end(), inputShape.begin(), inputShape.end());
+            std::unordered_map<const Value*, c10::IValue> values;
+            values[g.inputs()[1]] = at::rand(shape);
+            for (const Node* n : g.nodes()) {
+                if (!n->blocks().empty() || n->kind() == c10::prim::GetAttr)
+                    continue;
+                torch::jit::Stack stack;
+                bool ready = true;
+                for (const Value* v : n->inputs()) {
+                    const int p = graph_.paramOf(v);
+                    if (p >= 0) {
+                        stack.emplace_back(params_.tensor(static_cast<size_t>(p)));
+                    } else if (auto it = values.find(v); it != values.end()) {
+                        stack.push_back(it->second);
+                    } else {
+                        ready = false;
+                        break;
+                    }
+                }
+                if (!ready)
+                    continue;
+                try {
+                    if (n->kind() == c10::prim::Constant)
+                        stack = {*torch::jit::toIValue(n->output())};
+                    else if (n->kind() == c10::prim::ListConstruct)
+                        stack = {listOf(n, stack)};
+                    else
+                        n->getOperation()(stack);
+                } catch (const std::exception&) {
+                    continue;  // translated as it is; an error there names the node
+                }
+                for (size_t k = 0; k < n->outputs().size() && k < stack.size(); ++k) {
+                    const c10::IValue& out = stack[stack.size() - n->outputs().size() + k];
+                    values[n->outputs()[k]] = out;
+                    if (out.isTensor())
+                        shapes_[n->outputs()[k]] = out.toTensor().sizes().vec();
+                }
+            }
+            if (batch == 2) {
+                first = std::move(values);
+                continue;
+            }
+            for (const auto& [v, value] : values) {
+                const auto it = first.find(v);
+                if (it == first.end() || v->node()->kind() == c10::prim::Constant)
+                    continue;
+                const c10::IValue& a = it->second;
+                const bool same =
+                    (a.isInt() && value.isInt() && a.toInt() == value.toInt()) ||
+                    (a.isDouble() && value.isDouble() && a.toDouble() == value.toDouble()) ||
+                    (a.isBool() && value.isBool() && a.toBool() == value.toBool()) ||
+                    (a.isIntList() && value.isIntList() && a.toIntVector() == value.toIntVector());
+                if (same)
+                    known_[v] = value;
+            }
+        }
+        for (const Node* n : g.nodes()) {
+            bool all = !n->outputs().empty() && n->kind() != c10::prim::Constant;
+            for (const Value* v : n->outputs())
+                all = all && known_.count(v);
+            if (all)
+                static_.insert(n);
+        }
+    }
+
+    // prim::ListConstruct's value from its elements.
+    static c10::IValue listOf(const Node* n, const torch::jit::Stack& elements) {
+        const auto kind = n->output()->type()->containedType(0)->kind();
+        if (kind == c10::TypeKind::IntType) {
+            std::vector<int64_t> v;
+            for (const auto& e : elements)
+                v.push_back(e.toInt());
+            return v;
+        }
+        if (kind == c10::TypeKind::FloatType) {
+            std::vector<double> v;
+            for (const auto& e : elements)
+                v.push_back(e.toDouble());
+            return v;
+        }
+        if (kind == c10::TypeKind::TensorType) {
+            c10::List<at::Tensor> v;
+            for (const auto& e : elements)
+                v.push_back(e.toTensor());
+            return v;
+        }
+        throw std::runtime_error("a list of this type is not evaluated");
+    }
+
     void markNeeded(const torch::jit::Graph& g) {
         std::vector<const Node*> work;
         for (const Value* v : g.outputs())
@@ -110,7 +210,7 @@ class Builder {
             const Node* n = work.back();
             work.pop_back();
             if (n->kind() == c10::prim::Param || !needed_.insert(n).second ||
-                n->kind() == c10::prim::GetAttr)
+                n->kind() == c10::prim::GetAttr || static_.count(n))
                 continue;
             for (const Value* v : n->inputs())
                 work.push_back(v->node());
@@ -379,6 +479,8 @@ class Builder {
     std::map<int, ActivationQuantizer> activations_;
     OnnxExport out_;
     std::unordered_set<const Node*> needed_;
+    std::unordered_set<const Node*> static_;  // nodes whose outputs do not depend on the input
+    std::unordered_map<const Value*, std::vector<int64_t>> shapes_;  // tensors' sizes at batch 3
     std::unordered_map<const Value*, std::string> names_;
     std::unordered_map<const Value*, c10::IValue> known_;
     std::unordered_map<const Value*, std::vector<const Value*>> lists_;
@@ -429,6 +531,8 @@ void Builder::translateActivation(const Node* n, const std::string& k) {
 
 void Builder::translate(const Node* n) {
     const auto kind = n->kind();
+    if (static_.count(n))
+        return;  // its outputs are constants (findStaticValues)
     if (!n->blocks().empty())
         fail(n, "control flow that depends on the input cannot be exported");
     if (kind == c10::prim::Constant) {
@@ -590,10 +694,28 @@ void Builder::translate(const Node* n) {
         output(n, "ReduceMean", {tensor(n->input(0))},
                {intsAttr("axes", knownInts(n, 1)), intAttr("keepdims", knownBool(n, 2))});
     } else if (k == "adaptive_avg_pool2d" || k == "adaptive_avg_pool1d") {
-        for (int64_t s : knownInts(n, 1))
-            if (s != 1)
-                fail(n, "only adaptive average pooling to 1 x 1 is exported");
-        output(n, "GlobalAveragePool", {tensor(n->input(0))});
+        const auto sizes = knownInts(n, 1);
+        if (std::all_of(sizes.begin(), sizes.end(), [](int64_t v) { return v == 1; })) {
+            output(n, "GlobalAveragePool", {tensor(n->input(0))});
+        } else {
+            // An even split of the input (known from findStaticValues) is a plain average pool.
+            const auto in = shapes_.find(n->input(0));
+            std::vector<int64_t> kernel;
+            for (size_t d = 0; in != shapes_.end() && d < sizes.size(); ++d) {
+                const int64_t size = in->second[in->second.size() - sizes.size() + d];
+                if (sizes[d] <= 0 || size % sizes[d] != 0)
+                    break;
+                kernel.push_back(size / sizes[d]);
+            }
+            if (kernel.size() != sizes.size())
+                fail(n,
+                     "adaptive average pooling to a size that does not divide its input "
+                     "evenly has no ONNX operator");
+            std::vector<int64_t> pads(2 * kernel.size(), 0);
+            output(n, "AveragePool", {tensor(n->input(0))},
+                   {intsAttr("kernel_shape", kernel), intsAttr("strides", kernel),
+                    intsAttr("pads", pads)});
+        }
     } else if (k == "avg_pool2d" || k == "max_pool2d") {
         const bool avg = k == "avg_pool2d";
         const auto kernel = knownInts(n, 1);

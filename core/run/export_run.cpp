@@ -215,6 +215,9 @@ ExportResult exportRun(const ExportRequest& r) {
     model::OnnxExport x = model::buildOnnx(*teacher.graph(), student.params, student.weights,
                                            student.activations, meta.inputShape, options);
     result.notes = x.notes;
+    // quant.symmetric ranges [-m, m] give offset -2^(b-1): AIMET's symmetric encoding.
+    for (auto& e : x.encodings)
+        e.symmetric = c.quantSymmetric;
 
     if (r.format == "encodings") {
         io::writeFileAtomically(result.path, encodingsJson(x.encodings));
