@@ -1,7 +1,8 @@
-// Runs an exported student in ONNX Runtime on IDX images (Fashion-MNIST's test set) and compares
-// it with the workbench's own predictions on the same images (`dfq eval --predictions`).
+// Runs an exported student in ONNX Runtime on IDX images (Fashion-MNIST's test set) or a CIFAR-10
+// binary file, and compares it with the workbench's own predictions on the same images
+// (`dfq eval --predictions`).
 //
-//   node check_onnx.js MODEL.onnx IMAGES-idx3-ubyte[.gz] PREDICTIONS.csv
+//   node check_onnx.js MODEL.onnx IMAGES PREDICTIONS.csv
 //        [--optimization basic|all] [--min-agreement A] [--max-logit-difference D]
 //
 // The images are normalized the way the model's metadata says (dfq.mean, dfq.std, read from the
@@ -22,12 +23,22 @@ function fail(message) {
     process.exit(1);
 }
 
-function readIdxImages(path) {
+// uint8 pixels N x C x H x W: an IDX image file (gzipped or not), or CIFAR-10 binary records
+// (a label byte, then 3 x 32 x 32 pixels).
+function readImages(path) {
     let bytes = fs.readFileSync(path);
     if (path.endsWith('.gz')) bytes = zlib.gunzipSync(bytes);
+    if (path.endsWith('.bin')) {
+        const record = 1 + 3 * 32 * 32, n = bytes.length / record;
+        if (!Number.isInteger(n)) fail(path + ' is not a CIFAR-10 binary file');
+        const pixels = Buffer.alloc(n * (record - 1));
+        for (let i = 0; i < n; ++i)
+            bytes.copy(pixels, i * (record - 1), i * record + 1, (i + 1) * record);
+        return { n, channels: 3, rows: 32, cols: 32, pixels };
+    }
     if (bytes.readUInt32BE(0) !== 0x803) fail(path + ' is not an IDX image file');
     const n = bytes.readUInt32BE(4), rows = bytes.readUInt32BE(8), cols = bytes.readUInt32BE(12);
-    return { n, rows, cols, pixels: bytes.subarray(16) };
+    return { n, channels: 1, rows, cols, pixels: bytes.subarray(16) };
 }
 
 // metadata_props of an ONNX file, read from the protobuf directly (ONNX Runtime for Node does not
@@ -87,25 +98,30 @@ async function main() {
     const mean = JSON.parse(props['dfq.mean'] || '[0]');
     const std = JSON.parse(props['dfq.std'] || '[1]');
     const shape = JSON.parse(props['dfq.input_shape'] || 'null');
-    const images = readIdxImages(imagesPath);
-    if (!shape || shape[0] !== 1 || shape[1] !== images.rows || shape[2] !== images.cols)
-        fail('the model takes ' + JSON.stringify(shape) + ', the images are 1x' + images.rows +
-             'x' + images.cols);
+    const images = readImages(imagesPath);
+    if (!shape || shape[0] !== images.channels || shape[1] !== images.rows ||
+        shape[2] !== images.cols)
+        fail('the model takes ' + JSON.stringify(shape) + ', the images are ' + images.channels +
+             'x' + images.rows + 'x' + images.cols);
     const rows = fs.readFileSync(predictionsPath, 'utf8').trim().split('\n').slice(1)
         .map((line) => line.split(',').map(Number));
     const n = Math.min(images.n, rows.length);
     const session = await ort.InferenceSession.create(modelPath, { graphOptimizationLevel: optimization });
-    const pixels = images.rows * images.cols;
+    const plane = images.rows * images.cols, pixels = images.channels * plane;
     const batch = 500;
     let agree = 0, correct = 0, maxDiff = 0, sumDiff = 0;
     for (let start = 0; start < n; start += batch) {
         const count = Math.min(batch, n - start);
         const x = new Float32Array(count * pixels);
         // In float32 operations, step by step, as the workbench normalizes.
-        const f = Math.fround, m = f(mean[0]), s = f(std[0]);
-        for (let i = 0; i < count * pixels; ++i)
+        const f = Math.fround;
+        for (let i = 0; i < count * pixels; ++i) {
+            const c = Math.floor(i / plane) % images.channels;
+            const m = f(mean[mean.length > 1 ? c : 0]), s = f(std[std.length > 1 ? c : 0]);
             x[i] = f(f(f(images.pixels[start * pixels + i] / 255) - m) / s);
-        const out = await session.run({ input: new ort.Tensor('float32', x, [count, 1, images.rows, images.cols]) });
+        }
+        const dims = [count, images.channels, images.rows, images.cols];
+        const out = await session.run({ input: new ort.Tensor('float32', x, dims) });
         const logits = out.logits.data, classes = out.logits.dims[1];
         for (let i = 0; i < count; ++i) {
             const row = rows[start + i];
