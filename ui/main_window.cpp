@@ -31,6 +31,7 @@
 #include "core/error.h"
 #include "core/model/model_summary.h"
 #include "core/run/demo_teacher.h"
+#include "core/run/export_run.h"
 #include "core/run/sweep.h"
 #include "core/safe_io.h"
 #include "core/zip_check.h"
@@ -229,6 +230,24 @@ void MainWindow::buildMenus() {
             addComparison(dir);
     });
     file->addAction(tr("Clear comparisons"), this, &MainWindow::clearComparisons);
+    file->addSeparator();
+    export_ = file->addAction(tr("&Export the quantized student…"), this, [this] {
+        const QString base = data_.folder + "/quantized_model";
+        QString filter;
+        QString path = QFileDialog::getSaveFileName(
+            this, tr("Export the quantized student"), base + ".onnx",
+            tr("ONNX with QuantizeLinear/DequantizeLinear (*.onnx);;Encodings JSON "
+               "(*.encodings.json *.json);;TorchScript (*.pt)"),
+            &filter);
+        if (path.isEmpty())
+            return;
+        if (QFileInfo(path).suffix().isEmpty())
+            path += filter.startsWith("ONNX")          ? ".onnx"
+                    : filter.startsWith("TorchScript") ? ".pt"
+                                                       : ".json";
+        exportStudent(path);
+    });
+    export_->setToolTip(tr("A finished run's student for deployment tools (docs/export.md)"));
     recentMenu_ = file->addMenu(tr("Recent"));
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
@@ -654,6 +673,7 @@ bool MainWindow::openRunFolder(const QString& folder) {
         // A run still being written (by `dfq run` elsewhere) is followed live.
         if (!data_.summary || data_.summary->status == "running")
             folderTimer_.start();
+        updateActions();
         return true;
     } catch (const std::exception& e) {
         showError(tr("Cannot open the run folder"), QString::fromStdString(e.what()));
@@ -675,6 +695,33 @@ bool MainWindow::openSweepFolder(const QString& folder) {
         return true;
     } catch (const std::exception& e) {
         showError(tr("Cannot open the sweep folder"), QString::fromStdString(e.what()));
+        return false;
+    }
+}
+
+bool MainWindow::exportStudent(const QString& path) {
+    run::ExportRequest r;
+    r.runFolder = data_.folder.toStdString();
+    r.out = path.toStdString();
+    r.format = path.endsWith(".onnx", Qt::CaseInsensitive) ? "onnx"
+               : path.endsWith(".pt", Qt::CaseInsensitive) ? "torchscript"
+                                                           : "encodings";
+    if (data_.folder.isEmpty()) {
+        showError(tr("Nothing to export"), tr("Open a finished run folder first."));
+        return false;
+    }
+    try {
+        QApplication::setOverrideCursor(Qt::WaitCursor);
+        const auto result = run::exportRun(r);
+        QApplication::restoreOverrideCursor();
+        for (const auto& note : result.notes)
+            appendLog(QString::fromStdString(note));
+        appendLog(tr("Exported the quantized student to %1").arg(path));
+        statusBar()->showMessage(tr("Exported %1").arg(path), 5000);
+        return true;
+    } catch (const std::exception& e) {
+        QApplication::restoreOverrideCursor();
+        showError(tr("Cannot export the student"), QString::fromStdString(e.what()));
         return false;
     }
 }
@@ -711,8 +758,10 @@ void MainWindow::pollRunFolder() {
         if (analysisInMemory_)
             data_.analysis = analysis;
         dirty_.setAll();
-        if (data_.summary && data_.summary->status != "running")
+        if (data_.summary && data_.summary->status != "running") {
             folderTimer_.stop();
+            updateActions();
+        }
     } catch (const std::exception&) {
         folderTimer_.stop();
     }
@@ -797,6 +846,7 @@ void MainWindow::updateActions() {
         pause_->setChecked(false);
     }
     form_->setEnabledForRun(busy);
+    export_->setEnabled(!busy && data_.summary && data_.summary->status == "finished");
     updateAnalysisState();
     switch (s) {
         case RunController::State::Idle:

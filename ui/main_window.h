@@ -54,6 +54,9 @@ class MainWindow : public QMainWindow {
     // what the path is: a folder with sweep.yaml, another folder, a zip archive (TorchScript) or
     // text.
     bool open(const QString& path);
+    // Exports the open run's quantized student (File -> Export): ONNX, an encodings JSON or
+    // TorchScript, chosen by the file's extension (.onnx, .json, .pt). Errors go to the dialog.
+    bool exportStudent(const QString& path);
     // Overlays another run's curves on the views that plot over time.
     bool addComparison(const QString& folder);
     void clearComparisons();
@@ -134,6 +137,7 @@ class MainWindow : public QMainWindow {
     QAction* start_;
     QAction* pause_;
     QAction* stop_;
+    QAction* export_;
     QMenu* recentMenu_;
 };
 

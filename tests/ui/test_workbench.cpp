@@ -856,6 +856,30 @@ TEST(Workbench, TheSweepViewGroupsASweepFollowsItAndOpensOrOverlaysItsRuns) {
     EXPECT_TRUE(liveMean->isHidden());
     EXPECT_EQ(rounding->graphCount(), 2);
 
+    // File -> Export: the open run's student as ONNX (a protobuf that starts with its IR
+    // version) and as encodings; a run that has not finished is refused, with nothing written.
+    const QString onnx = out.path() + "/student.onnx";
+    ASSERT_TRUE(w.exportStudent(onnx)) << w.lastError().toStdString();
+    QFile onnxFile(onnx);
+    ASSERT_TRUE(onnxFile.open(QIODevice::ReadOnly));
+    EXPECT_EQ(onnxFile.read(2), QByteArray("\x08\x08", 2));  // field 1 (ir_version) = 8
+    EXPECT_GT(onnxFile.size(), 10000);
+    ASSERT_TRUE(w.exportStudent(out.path() + "/student.encodings.json"));
+    QFile enc(out.path() + "/student.encodings.json");
+    ASSERT_TRUE(enc.open(QIODevice::ReadOnly));
+    EXPECT_TRUE(enc.readAll().contains("\"param_encodings\""));
+    QFile summary(QString::fromStdString(dfq::run::pointFolder(dir, sweep.points[0])) +
+                  "/summary.json");
+    ASSERT_TRUE(summary.open(QIODevice::ReadOnly));
+    QByteArray json = summary.readAll();
+    summary.close();
+    json.replace("\"status\":\"finished\"", "\"status\":\"cancelled\"");
+    dfq::io::writeFileAtomically(summary.fileName().toStdString(), json.toStdString());
+    EXPECT_FALSE(w.exportStudent(out.path() + "/unfinished.onnx"));
+    EXPECT_TRUE(w.lastError().contains("has not finished")) << w.lastError().toStdString();
+    EXPECT_FALSE(QFileInfo::exists(out.path() + "/unfinished.onnx"));
+    closeMessageBoxes();
+
     // A folder whose sweep.yaml cannot be read is an error, and the window survives.
     dfq::io::writeFileAtomically(dir + "/sweep.yaml", "points: [");
     EXPECT_FALSE(w.openSweepFolder(QString::fromStdString(dir)));
