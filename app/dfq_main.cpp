@@ -774,6 +774,9 @@ int main(int argc, char** argv) {
     exportCmd->add_option("--out", ex.out,
                           "The file to write (default: RUN_FOLDER/quantized_model.onnx, "
                           ".encodings.json or .pt)");
+    exportCmd->add_flag("--fold-bn", ex.foldBatchNorm,
+                        "Fold each BatchNorm into the convolution before it (per-channel grids "
+                        "are rescaled exactly; per-tensor grids are recomputed, as reported)");
     exportCmd->add_option("--opset", ex.opset, "The ONNX opset (13 to 17)")
         ->check(CLI::Range(13, 17))
         ->capture_default_str();

@@ -69,8 +69,8 @@ class Builder {
   public:
     Builder(const Graph& graph, const ParamStore& params,
             const std::map<int, QuantizedWeight>& weights,
-            const std::vector<ActivationQuantizer>& activations)
-        : graph_(graph), params_(params), weights_(weights) {
+            const std::vector<ActivationQuantizer>& activations, bool foldBatchNorm)
+        : graph_(graph), params_(params), weights_(weights), foldBatchNorm_(foldBatchNorm) {
         for (const auto& a : activations)
             activations_[a.layer] = a;
     }
@@ -91,6 +91,8 @@ class Builder {
         names_[g.inputs()[1]] = "input";
         findStaticValues(g, inputShape);
         markNeeded(g);
+        if (foldBatchNorm_)
+            findFolds(g);
         for (const Node* n : g.nodes())
             if (needed_.count(n))
                 translate(n);
@@ -176,6 +178,102 @@ class Builder {
             if (all)
                 static_.insert(n);
         }
+    }
+
+    static bool isConv(const Node* n) {
+        const std::string k = n->kind().toUnqualString();
+        return k == "_convolution" || k == "conv1d" || k == "conv2d" || k == "conv3d";
+    }
+
+    // The BatchNorms that fold into the convolution before them: its only reader, with the
+    // conv's weight and the BN's statistics parameters.
+    void findFolds(const torch::jit::Graph& g) {
+        for (const Node* n : g.nodes()) {
+            if (!needed_.count(n) || kindName(n) != "batch_norm")
+                continue;
+            const Node* conv = n->input(0)->node();
+            if (!isConv(conv) || n->input(0)->uses().size() != 1 ||
+                graph_.paramOf(conv->input(1)) < 0 || graph_.paramOf(n->input(3)) < 0 ||
+                graph_.paramOf(n->input(4)) < 0 ||
+                (!isNone(n->input(1)) && graph_.paramOf(n->input(1)) < 0) ||
+                (!isNone(n->input(2)) && graph_.paramOf(n->input(2)) < 0) ||
+                (!isNone(conv->input(2)) && graph_.paramOf(conv->input(2)) < 0))
+                continue;
+            foldOf_[conv] = n;
+        }
+    }
+
+    at::Tensor paramOrNone(const Value* v, int64_t channels, double fill) {
+        if (isNone(v))
+            return at::full({channels}, fill, at::kDouble);
+        return params_.tensor(static_cast<size_t>(graph_.paramOf(v)))
+            .detach()
+            .to(at::kCPU, at::kDouble);
+    }
+
+    // The folded convolution's weight (an initializer, through DequantizeLinear when quantized)
+    // and bias.
+    std::pair<std::string, std::string> foldedConv(const Node* conv, const Node* bn) {
+        const int pw = graph_.paramOf(conv->input(1));
+        const at::Tensor w =
+            params_.tensor(static_cast<size_t>(pw)).detach().to(at::kCPU, at::kDouble);
+        const int64_t channels = w.size(0);
+        const at::Tensor gamma = paramOrNone(bn->input(1), channels, 1.0);
+        const at::Tensor beta = paramOrNone(bn->input(2), channels, 0.0);
+        const at::Tensor mean = paramOrNone(bn->input(3), channels, 0.0);
+        const at::Tensor var = paramOrNone(bn->input(4), channels, 1.0);
+        const at::Tensor f = gamma / at::sqrt(var + knownDouble(bn, 7));
+        const at::Tensor b = paramOrNone(conv->input(2), channels, 0.0);
+        const std::string bias = floatInit(params_.name(static_cast<size_t>(pw)) + "_folded_bias",
+                                           (b - mean) * f + beta);
+        std::vector<int64_t> shape(static_cast<size_t>(w.dim()), 1);
+        shape[0] = channels;
+        const at::Tensor fw = f.view(shape);
+        const std::string name = params_.name(static_cast<size_t>(pw));
+        const std::string bnName =
+            Graph::modulePath(bn).empty() ? "a BatchNorm" : Graph::modulePath(bn);
+        const std::string convName =
+            Graph::modulePath(conv).empty() ? name : Graph::modulePath(conv);
+        const auto q = weights_.find(pw);
+        if (q == weights_.end()) {
+            out_.notes.push_back("folded " + bnName + " into " + convName);
+            return {floatInit(name + "_folded", w * fw), bias};
+        }
+        const QuantizedWeight& old = q->second;
+        const at::Tensor s = old.inverseStep.detach().to(at::kCPU, at::kDouble).flatten();
+        const at::Tensor z = old.zero.detach().to(at::kCPU, at::kDouble).flatten();
+        const at::Tensor codes = old.codes.detach().to(at::kCPU, at::kDouble);
+        QuantizedWeight folded;
+        folded.bits = old.bits;
+        if (s.numel() == channels) {
+            // (code + z)/s·f = (code + z)/(s/f); for f < 0, (-code - 1 + (1 - z))/(s/|f|).
+            const at::Tensor negative = f.lt(0);
+            const at::Tensor nv = negative.view(shape);
+            folded.inverseStep = s / f.abs();
+            folded.zero = at::where(negative, 1 - z, z);
+            folded.codes = at::where(nv, -codes - 1, codes);
+            out_.notes.push_back("folded " + bnName + " into " + convName +
+                                 ": its per-channel grid rescaled, the codes kept");
+        } else {
+            const at::Tensor target = (codes + z) / s * fw;  // the folded dequantized weight
+            const double lo = target.min().item<double>(), hi = target.max().item<double>();
+            const double levels = static_cast<double>((int64_t{1} << old.bits) - 1);
+            const double half = static_cast<double>(int64_t{1} << (old.bits - 1));
+            const double sNew = levels / std::max(hi - lo, 1e-8);
+            const double zNew = std::nearbyint(sNew * lo) + half;
+            folded.inverseStep = at::full({1}, sNew, at::kDouble);
+            folded.zero = at::full({1}, zNew, at::kDouble);
+            folded.codes = at::round(target * sNew - zNew).clamp(-half, half - 1);
+            const at::Tensor error = ((folded.codes + zNew) / sNew - target).abs();
+            char buf[200];
+            std::snprintf(buf, sizeof buf,
+                          ": its per-tensor grid recomputed on the folded weight (%d bits, "
+                          "min/max); the weight moved by up to %.3g (%.0f %% of the new step)",
+                          old.bits, error.max().item<double>(),
+                          100 * error.max().item<double>() * sNew);
+            out_.notes.push_back("folded " + bnName + " into " + convName + buf);
+        }
+        return {dequantizedWeight(name + "_folded", folded), bias};
     }
 
     // prim::ListConstruct's value from its elements.
@@ -481,6 +579,8 @@ class Builder {
     std::unordered_set<const Node*> needed_;
     std::unordered_set<const Node*> static_;  // nodes whose outputs do not depend on the input
     std::unordered_map<const Value*, std::vector<int64_t>> shapes_;  // tensors' sizes at batch 3
+    std::unordered_map<const Node*, const Node*> foldOf_;  // conv -> the BatchNorm folded into it
+    bool foldBatchNorm_ = false;
     std::unordered_map<const Value*, std::string> names_;
     std::unordered_map<const Value*, c10::IValue> known_;
     std::unordered_map<const Value*, std::vector<const Value*>> lists_;
@@ -596,7 +696,10 @@ void Builder::translate(const Node* n) {
         if (k == "_convolution" && knownBool(n, 6))
             fail(n, "transposed convolutions are not exported");
         const std::string x = tensor(n->input(0));
-        const std::string w = tensor(n->input(1));
+        const auto fold = foldOf_.find(n);
+        const auto folded = fold != foldOf_.end() ? foldedConv(n, fold->second)
+                                                  : std::pair<std::string, std::string>();
+        const std::string w = folded.first.empty() ? tensor(n->input(1)) : folded.first;
         const int p = graph_.paramOf(n->input(1));
         const int64_t spatial = p >= 0 ? params_.tensor(static_cast<size_t>(p)).dim() - 2
                                        : (k == "conv1d"   ? 1
@@ -632,9 +735,13 @@ void Builder::translate(const Node* n) {
         attrs.push_back(intsAttr("dilations", expand(knownInts(n, 5))));
         attrs.push_back(intAttr("group", knownInt(n, k == "_convolution" ? 8 : 6)));
         std::vector<std::string> inputs{x, w};
-        if (!isNone(n->input(2)))
+        if (!folded.second.empty())
+            inputs.push_back(folded.second);
+        else if (!isNone(n->input(2)))
             inputs.push_back(tensor(n->input(2)));
         output(n, "Conv", inputs, std::move(attrs));
+        if (fold != foldOf_.end())
+            names_[fold->second->output(0)] = names_[n->output(0)];
     } else if (k == "linear") {
         const std::string wt =
             addOut("Transpose", {tensor(n->input(1))}, {intsAttr("perm", {1, 0})});
@@ -649,6 +756,8 @@ void Builder::translate(const Node* n) {
     } else if (k == "addmm") {
         output(n, "Gemm", {tensor(n->input(1)), tensor(n->input(2)), tensor(n->input(0))},
                {floatAttr("beta", knownDouble(n, 3)), floatAttr("alpha", knownDouble(n, 4))});
+    } else if (k == "batch_norm" && names_.count(n->output(0))) {
+        // folded into the convolution before it (foldedConv)
     } else if (k == "batch_norm") {
         const int pm = graph_.paramOf(n->input(3));
         if (pm < 0 || isNone(n->input(4)))
@@ -798,7 +907,8 @@ OnnxExport buildOnnx(const Graph& graph, const ParamStore& params,
         throw Error("ONNX export: opset " + std::to_string(options.opset) +
                     " is not supported: per-channel DequantizeLinear needs 13 or later, and "
                     "ReduceMean's axes attribute ends at 17");
-    return Builder(graph, params, weights, activations).build(inputShape, options.opset);
+    return Builder(graph, params, weights, activations, options.foldBatchNorm)
+        .build(inputShape, options.opset);
 }
 
 }  // namespace dfq::model

@@ -24,6 +24,12 @@ struct QuantizedWeight {
 
 struct OnnxExportOptions {
     int opset = 13;
+    // Folds each BatchNorm whose input is a convolution used by nothing else into that
+    // convolution: w' = w·f, b' = (b - μ)·f + β with f = γ/√(σ² + ε) per channel. A per-channel
+    // weight grid is rescaled exactly (the same codes, mirrored where f < 0); a per-tensor grid
+    // cannot follow a per-channel factor and is recomputed on the folded weight (min/max at the
+    // same bits), which changes the codes: OnnxExport::notes says by how much.
+    bool foldBatchNorm = false;
 };
 
 struct OnnxExport {

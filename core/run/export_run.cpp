@@ -212,6 +212,7 @@ ExportResult exportRun(const ExportRequest& r) {
     const Student student = readStudent(studentPath, teacher);
     model::OnnxExportOptions options;
     options.opset = r.opset;
+    options.foldBatchNorm = r.foldBatchNorm;
     model::OnnxExport x = model::buildOnnx(*teacher.graph(), student.params, student.weights,
                                            student.activations, meta.inputShape, options);
     result.notes = x.notes;
@@ -259,6 +260,7 @@ ExportResult exportRun(const ExportRequest& r) {
         {"dfq.first_last", scalarAt(root, "quant", "first_last")},
         {"dfq.weight_range", scalarAt(root, "quant", "weight_range")},
         {"dfq.calibration", scalarAt(root, "quant", "calibration")},
+        {"dfq.batchnorm", r.foldBatchNorm ? "folded" : "kept"},
         {"dfq.seed", root["seed"] && root["seed"].IsScalar() ? root["seed"].Scalar() : ""},
         {"dfq.top1",
          [&] {

@@ -12,6 +12,7 @@ struct ExportRequest {
     std::string format = "onnx";  // onnx | encodings | torchscript
     std::string out;              // empty: <run folder>/quantized_model.<onnx|encodings.json|pt>
     int opset = 13;
+    bool foldBatchNorm = false;  // model::OnnxExportOptions::foldBatchNorm
 };
 
 struct ExportResult {

@@ -168,3 +168,55 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, OnnxFixture,
                              std::replace(n.begin(), n.end(), '.', '_');
                              return n;
                          });
+
+// Folding a BatchNorm into a per-channel quantized conv keeps the grid exact: the same codes with
+// a step scaled by |f| = |γ|/√(σ² + ε), mirrored (code' = -code - 1, z' = 1 - z) where f < 0.
+TEST(OnnxExport, FoldingBatchNormRescalesAPerChannelGridExactly) {
+    Model teacher = Model::load(dfq::run::demoTeacherPath());
+    const auto& layers = teacher.graph()->layers();
+    const auto conv = std::find_if(layers.begin(), layers.end(),
+                                   [](const auto& l) { return l.role == LayerRole::Conv; });
+    const auto bn = std::find_if(layers.begin(), layers.end(),
+                                 [](const auto& l) { return l.role == LayerRole::BatchNorm; });
+    auto params = teacher.params().clone();
+    at::Tensor gamma = params.tensor(static_cast<size_t>(bn->weightParam));
+    gamma[0] = -gamma[0].abs() - 0.5;  // one channel with a negative factor
+    gamma[1] = gamma[1].abs() + 0.5;
+    const at::Tensor w = params.tensor(static_cast<size_t>(conv->weightParam));
+    const int64_t channels = w.size(0);
+    QuantizedWeight q;
+    q.bits = 4;
+    q.inverseStep = at::full({channels}, 2.0);
+    q.zero = at::full({channels}, -1.0);
+    q.codes = at::round(w * 2 + 1).clamp(-8, 7);
+    dfq::model::OnnxExportOptions o;
+    o.foldBatchNorm = true;
+    const OnnxExport x =
+        buildOnnx(*teacher.graph(), params, {{conv->weightParam, q}}, {}, {1, 28, 28}, o);
+    // Every BatchNorm of the demo follows a conv: all nine fold (the other convs in float).
+    EXPECT_TRUE(nodesOf(x.model, "BatchNormalization").empty());
+    ASSERT_EQ(x.notes.size(), 9u);
+    EXPECT_NE(x.notes[0].find("per-channel grid rescaled, the codes kept"), std::string::npos);
+    const OnnxNode& dq = *nodesOf(x.model, "DequantizeLinear").at(0);
+    const auto& codes = initializer(x.model, dq.inputs[0]).ints;
+    const auto& scale = initializer(x.model, dq.inputs[1]).floats;
+    const auto& zp = initializer(x.model, dq.inputs[2]).ints;
+    const at::Tensor mean = params.tensor(static_cast<size_t>(bn->runningMeanParam));
+    const at::Tensor var = params.tensor(static_cast<size_t>(bn->runningVarParam));
+    const at::Tensor f = gamma / at::sqrt(var + 1e-5);
+    const int64_t per = w.numel() / channels;
+    for (int64_t c : {int64_t{0}, int64_t{1}}) {
+        const double fc = f[c].item<double>();
+        EXPECT_NEAR(scale[static_cast<size_t>(c)], std::abs(fc) / 2, 1e-6);
+        EXPECT_EQ(zp[static_cast<size_t>(c)], fc < 0 ? -2 : 1);
+        for (int64_t i = c * per; i < (c + 1) * per; ++i) {
+            const int64_t code = q.codes.flatten()[i].item<int64_t>();
+            EXPECT_EQ(codes[static_cast<size_t>(i)], fc < 0 ? -code - 1 : code);
+            // The dequantized folded weight is f times the dequantized weight.
+            const double folded = (codes[static_cast<size_t>(i)] - zp[static_cast<size_t>(c)]) *
+                                  static_cast<double>(scale[static_cast<size_t>(c)]);
+            EXPECT_NEAR(folded, fc * (code - 1) / 2.0, 1e-5);
+        }
+    }
+    EXPECT_FALSE(serializeOnnx(x.model).empty());
+}

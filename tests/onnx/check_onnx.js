@@ -3,13 +3,14 @@
 // (`dfq eval --predictions`).
 //
 //   node check_onnx.js MODEL.onnx IMAGES PREDICTIONS.csv
-//        [--optimization basic|all] [--min-agreement A] [--max-logit-difference D]
+//        [--optimization disabled|basic|all] [--min-agreement A] [--max-logit-difference D]
 //
 // The images are normalized the way the model's metadata says (dfq.mean, dfq.std, read from the
 // file's metadata_props here, not passed in), so the check also covers what a user would do.
-// --optimization: ONNX Runtime's graph optimization level. `basic` runs the QuantizeLinear /
-// DequantizeLinear pairs as written (float arithmetic, the file's meaning); `all` (its default)
-// lets it fuse them into integer kernels (QLinearConv), which round differently.
+// --optimization: ONNX Runtime's graph optimization level. `disabled` runs the file exactly as
+// written; `basic` keeps the QuantizeLinear / DequantizeLinear pairs in float arithmetic but
+// quantizes a convolution's float bias to int32; `all` (its default) fuses the pairs into integer
+// kernels (QLinearConv), which round differently.
 // Prints the agreement of the predicted classes and the mean and largest logit differences;
 // exits 1 when the agreement is below A (default 0.999) or the largest difference above D
 // (default: not checked).

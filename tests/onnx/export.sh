@@ -106,6 +106,24 @@ w4a4)
     check_onnx_file "$run/quantized_model.onnx" 1 \
         '{"conv1":4,"fc":4,"layer1.conv1":4,"layer1.conv2":4,"layer2.conv1":4,"layer2.conv2":4,"layer2.downsample.conv":4,"layer3.conv1":4,"layer3.conv2":4,"layer3.downsample.conv":4}' 1
     compare "$run/quantized_model.onnx" "$run/quantized_model.pt"
+    # BatchNorm folded: per-channel grids are rescaled with the same codes, so the file means
+    # the same model. (ONNX Runtime's optimizations then quantize the folded bias to int32 at
+    # the input's step times the weight's, which moves some predictions: reported, not held.)
+    "$DFQ" export "$run" --fold-bn --out folded.onnx > fold.log 2>&1 || fail "fold: $(cat fold.log)"
+    [ "$(grep -c 'per-channel grid rescaled, the codes kept' fold.log)" -eq 9 ] ||
+        fail "fold notes: $(cat fold.log)"
+    /usr/bin/python3 -c "
+import onnx, sys
+m = onnx.load('folded.onnx')
+onnx.checker.check_model(m, full_check=True)
+ops = [n.op_type for n in m.graph.node]
+assert 'BatchNormalization' not in ops and ops.count('Conv') == 9, ops
+assert {p.key: p.value for p in m.metadata_props}['dfq.batchnorm'] == 'folded'
+" || fail "the folded file"
+    node "$RUNTIME/check_onnx.js" folded.onnx "$IMAGES" predictions.csv --optimization disabled \
+        --min-agreement 0.999 --max-logit-difference 0.5 || fail "the folded file differs"
+    node "$RUNTIME/check_onnx.js" folded.onnx "$IMAGES" predictions.csv --optimization basic \
+        --min-agreement 0 || fail "ONNX Runtime cannot run the folded file"
     ;;
 w3a3)
     need_runtime
@@ -117,6 +135,12 @@ w3a3)
     check_onnx_file w3a3.onnx 1 \
         '{"conv1":8,"fc":8,"layer1.conv1":3,"layer1.conv2":3,"layer2.conv1":3,"layer2.conv2":3,"layer2.downsample.conv":3,"layer3.conv1":3,"layer3.conv2":3,"layer3.downsample.conv":3}' 0
     compare w3a3.onnx "$run/quantized_model.pt"
+    # Per-tensor grids cannot follow BatchNorm's per-channel factors: recomputed, and said so.
+    "$DFQ" export "$run" --fold-bn --out folded.onnx > fold.log 2>&1 || fail "fold: $(cat fold.log)"
+    [ "$(grep -c 'per-tensor grid recomputed on the folded weight' fold.log)" -eq 9 ] ||
+        fail "fold notes: $(cat fold.log)"
+    node "$RUNTIME/check_onnx.js" folded.onnx "$IMAGES" predictions.csv --optimization disabled \
+        --min-agreement 0 || fail "ONNX Runtime cannot run the folded file"
     ;;
 cifar-resnet)
     need_runtime
