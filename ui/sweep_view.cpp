@@ -96,6 +96,14 @@ QColor stateColor(run::PointState s) {
     return QColor(120, 120, 120);
 }
 
+// A group's values, in the sweep's order of keys: "4 4 qimera ait minmax".
+QString groupLabel(const run::SweepGroup& g) {
+    QStringList l;
+    for (const auto& v : g.values)
+        l << QString::fromStdString(v);
+    return l.isEmpty() ? QObject::tr("all") : l.join(" ");
+}
+
 QTableWidget* newTable() {
     auto* t = new QTableWidget;
     t->setSelectionBehavior(QAbstractItemView::SelectRows);
@@ -113,8 +121,9 @@ SweepView::SweepView(QWidget* parent)
     : PlotPanel(tr("<b>What you are seeing.</b> A sweep: one run per point of its grid. Above, "
                    "the points that differ only in their seed are grouped: top-1 as mean ± "
                    "standard deviation over the finished seeds (n−1), as a table (click a "
-                   "header to sort) and as bars with error bars (the dashes are the FP "
-                   "teacher; the axis does not start at 0). Below, every point: its state and "
+                   "header to sort) and as bars with error bars: PTQ (no fine-tuning), best and "
+                   "last, with the FP teacher dashed; the axis does not start at 0. Below, every "
+                   "point: its state and "
                    "results. Double-click a point "
                    "to open its run in the other views; select points and press <i>Overlay</i> "
                    "to draw their curves beside the open run's. A running sweep is followed "
@@ -148,7 +157,9 @@ SweepView::SweepView(QWidget* parent)
 
     bars_ = addPlot();
     bars_->yAxis->setLabel(tr("top-1 (%)"));
-    bars_->xAxis->setTickLabelRotation(30);
+    bars_->xAxis->setTickLabelRotation(-40);
+    bars_->xAxis->setTickLabelFont(QFont(font().family(), 8));
+    bars_->legend->setFont(QFont(font().family(), 8));
     bars_->xAxis->grid()->setVisible(false);
     bars_->plotLayout()->insertRow(0);
     bars_->plotLayout()->addElement(0, 0, bars_->legend);
@@ -158,7 +169,7 @@ SweepView::SweepView(QWidget* parent)
     bars_->legend->setVisible(true);
     auto* group = new QCPBarsGroup(bars_);
     const QColor colors[] = {QColor(170, 170, 170), QColor(158, 202, 225), QColor(31, 119, 180)};
-    const QString names[] = {tr("PTQ (no fine-tuning)"), tr("best"), tr("last")};
+    const QString names[] = {tr("PTQ"), tr("best"), tr("last")};
     for (int i = 0; i < 3; ++i) {
         auto* b = new QCPBars(bars_->xAxis, bars_->yAxis);
         b->setName(names[i]);
@@ -173,7 +184,7 @@ SweepView::SweepView(QWidget* parent)
         e->removeFromLegend();
     }
     QCPGraph* fp = bars_->addGraph();
-    fp->setName(tr("FP teacher"));
+    fp->setName(tr("FP"));
     fp->setPen(QPen(QColor(60, 60, 60), 1.5, Qt::DashLine));
 
     auto* top = new QSplitter(Qt::Horizontal);
@@ -181,7 +192,7 @@ SweepView::SweepView(QWidget* parent)
     top->addWidget(bars_);  // out of the plot row, into the splitter
     top->setStretchFactor(0, 3);
     top->setStretchFactor(1, 2);
-    top->setSizes({600, 400});
+    top->setSizes({480, 520});
     auto* split = new QSplitter(Qt::Vertical);
     split->addWidget(top);
     split->addWidget(points_);
@@ -204,9 +215,13 @@ void SweepView::setFolder(const QString& dir) {
     points_->clear();
     groups_->setRowCount(0);
     points_->setRowCount(0);
-    QStringList groupHeader, pointHeader{tr("#")};
-    for (const auto& k : run::groupKeys(*sweep_))
-        groupHeader << shortKey(k);
+    // One column names the group by its values (the keys are in its tooltip): the results stay
+    // in sight however many keys the sweep varies.
+    const auto keys = run::groupKeys(*sweep_);
+    QStringList groupHeader, pointHeader{tr("#")}, keyNames;
+    for (const auto& k : keys)
+        keyNames << shortKey(k);
+    groupHeader << (keys.size() == 1 ? keyNames.front() : tr("group"));
     for (const auto& k : sweep_->keys)
         pointHeader << shortKey(k);
     groupHeader << tr("seeds") << tr("FP") << tr("PTQ") << tr("best") << tr("last")
@@ -217,11 +232,12 @@ void SweepView::setFolder(const QString& dir) {
     groups_->setHorizontalHeaderLabels(groupHeader);
     points_->setColumnCount(static_cast<int>(pointHeader.size()));
     points_->setHorizontalHeaderLabels(pointHeader);
-    for (int c = 0; c < groupHeader.size(); ++c)
-        groups_->horizontalHeaderItem(c)->setToolTip(
-            c < static_cast<int>(run::groupKeys(*sweep_).size())
-                ? QString::fromStdString(run::groupKeys(*sweep_)[static_cast<size_t>(c)])
-                : QString());
+    QStringList fullKeys;
+    for (const auto& k : keys)
+        fullKeys << QString::fromStdString(k);
+    groups_->horizontalHeaderItem(0)->setToolTip(
+        keys.empty() ? tr("every point differs only in its seed")
+                     : tr("the values of %1").arg(fullKeys.join(", ")));
     for (int c = 1; c <= static_cast<int>(sweep_->keys.size()); ++c)
         points_->horizontalHeaderItem(c)->setToolTip(
             QString::fromStdString(sweep_->keys[static_cast<size_t>(c - 1)]));
@@ -285,10 +301,7 @@ void SweepView::fillGroups() {
             first && first->data(kFolderRole).isValid() ? first->data(kFolderRole).toInt() : row;
         const auto& g = groups[static_cast<size_t>(gi)];
         int col = 0;
-        for (const auto& v : g.values)
-            setCell(groups_, row, col++, QString::fromStdString(v));
-        if (g.values.empty())
-            setCell(groups_, row, col++, tr("all"));
+        setCell(groups_, row, col++, groupLabel(g));
         groups_->item(row, 0)->setData(kFolderRole, gi);
         setCell(groups_, row, col++, QString("%1/%2").arg(g.finished).arg(g.points), g.finished);
         setCell(groups_, row, col++, meanStd(g.fp), g.fp.n ? g.fp.mean : NAN);
@@ -365,11 +378,8 @@ void SweepView::drawBars() {
     }
     for (size_t gi = 0; gi < groups.size(); ++gi) {
         const auto& g = groups[gi];
-        QStringList l;
-        for (const auto& v : g.values)
-            l << QString::fromStdString(v);
         ticks << static_cast<double>(gi + 1);
-        labels << (l.isEmpty() ? tr("all") : l.join(" "));
+        labels << groupLabel(g);
         if (g.fp.n == 0)
             continue;
         const double x = static_cast<double>(gi + 1);
