@@ -101,7 +101,8 @@ TEST(Workbench, OpensWithTheDemoAndItsLayerTable) {
     EXPECT_EQ(w.form()->config().name, "demo-fmnist-gdfq-w4a4");
     ASSERT_TRUE(waitFor([&] { return w.modelView()->rowCount() > 0; }, 30000));
     EXPECT_EQ(w.modelView()->summary().meta.numClasses, 10);
-    EXPECT_EQ(w.views()->count(), 10);
+    EXPECT_EQ(w.views()->count(), 11);
+    EXPECT_FALSE(w.views()->isTabVisible(10));  // the Sweep view, until a sweep folder is opened
 }
 
 TEST(Workbench, TheFormShowsAndReturnsEveryKeyItEdits) {
