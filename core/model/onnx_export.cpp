@@ -5,6 +5,7 @@
 #include <torch/csrc/jit/runtime/operator.h>
 
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <limits>
 #include <optional>
@@ -104,8 +105,6 @@ class Builder {
     }
 
   private:
-    // The nodes the output depends on; input checks (isAssertion) and what only they read are
-    // left out.
     // Runs the graph on two batch sizes and keeps every number or list of numbers that came out
     // the same in both: those do not depend on the input (a pooling kernel taken from x.size(3))
     // and become constants; those that differ (x.size(0)) are computed in the ONNX graph.
@@ -117,7 +116,15 @@ class Builder {
             std::vector<int64_t> shape{batch};
             shape.insert(shape.end(), inputShape.begin(), inputShape.end());
             std::unordered_map<const Value*, c10::IValue> values;
-            values[g.inputs()[1]] = at::rand(shape);
+            // A deterministic input: no random generator state is used up by an export.
+            int64_t numel = 1;
+            for (int64_t d : shape)
+                numel *= d;
+            // Different values in the two runs too, so that only what the data cannot change
+            // comes out the same.
+            values[g.inputs()[1]] =
+                at::linspace(-0.5 * static_cast<double>(batch), static_cast<double>(batch), numel)
+                    .reshape(shape);
             for (const Node* n : g.nodes()) {
                 if (!n->blocks().empty() || n->kind() == c10::prim::GetAttr)
                     continue;
@@ -300,6 +307,8 @@ class Builder {
         throw std::runtime_error("a list of this type is not evaluated");
     }
 
+    // The nodes the output depends on; input checks (isAssertion) and what only they read are
+    // left out, and so are the inputs of nodes whose outputs are constants (findStaticValues).
     void markNeeded(const torch::jit::Graph& g) {
         std::vector<const Node*> work;
         for (const Value* v : g.outputs())
