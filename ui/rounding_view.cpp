@@ -58,8 +58,10 @@ RoundingView::RoundingView(QWidget* parent)
     plotRow()->insertLayout(0, column, 1);
 }
 
-void RoundingView::refresh(const RunData& d) {
-    last_ = &d;
+namespace {
+
+// A run's fraction of codes changed per student step (the steps with any change: a log axis).
+void setOverall(QCPGraph* g, const RunData& d) {
     std::vector<double> x, y;
     for (const auto& r : d.rounding) {
         if (r.overall <= 0)
@@ -68,8 +70,14 @@ void RoundingView::refresh(const RunData& d) {
         y.push_back(r.overall);
     }
     decimate(x, y, 3000);
-    overall_->graph(0)->setData(QVector<double>(x.begin(), x.end()),
-                                QVector<double>(y.begin(), y.end()), true);
+    g->setData(QVector<double>(x.begin(), x.end()), QVector<double>(y.begin(), y.end()), true);
+}
+
+}  // namespace
+
+void RoundingView::refresh(const RunData& d) {
+    last_ = &d;
+    setOverall(overall_->graph(0), d);
     std::vector<double> tx, ty;
     for (const auto& r : d.rounding)
         if (r.threshold > 0) {
@@ -84,18 +92,10 @@ void RoundingView::refresh(const RunData& d) {
         overall_->removeGraph(overall_->graphCount() - 1);
     for (size_t r = 0; r < comparisons().size(); ++r) {
         const RunData& other = comparisons()[r];
-        std::vector<double> ox, oy;
-        for (const auto& o : other.rounding)
-            if (o.overall > 0) {
-                ox.push_back(static_cast<double>(o.step));
-                oy.push_back(o.overall);
-            }
-        decimate(ox, oy, 3000);
         QCPGraph* c = overall_->addGraph();
         c->setName(runName(other));
         c->setPen(QPen(comparisonColor(r), 1.0));
-        c->setData(QVector<double>(ox.begin(), ox.end()), QVector<double>(oy.begin(), oy.end()),
-                   true);
+        setOverall(c, other);
     }
     overall_->graph(0)->setName(comparisons().empty() ? tr("codes changed") : tr("open run"));
     overall_->legend->setVisible(!comparisons().empty());

@@ -40,6 +40,17 @@ std::vector<const OnnxNode*> nodesOf(const OnnxModel& m, const std::string& op) 
     return out;
 }
 
+// Weights on the grid w^ = (code + z) / s with s = 2, z = -1 in every output channel: the codes
+// round(2w + 1) clamped to 4 bits.
+QuantizedWeight gridOfHalves(const at::Tensor& w) {
+    QuantizedWeight q;
+    q.bits = 4;
+    q.inverseStep = at::full({w.size(0)}, 2.0);
+    q.zero = at::full({w.size(0)}, -1.0);
+    q.codes = at::round(w * 2 + 1).clamp(-8, 7);
+    return q;
+}
+
 }  // namespace
 
 TEST(OnnxExport, QuantizerGridsBecomeTheQdqParameters) {
@@ -53,13 +64,8 @@ TEST(OnnxExport, QuantizerGridsBecomeTheQdqParameters) {
     ASSERT_NE(relu, layers.end());
     const at::Tensor w = teacher.params().tensor(static_cast<size_t>(conv->weightParam));
     const int64_t channels = w.size(0);
-    // Weights on the grid w^ = (code + z) / s with s = 2, z = -1 in every channel: the codes
-    // round(2w + 1) clamped to 4 bits, DequantizeLinear's scale 1/2 and zero point -z = 1.
-    QuantizedWeight q;
-    q.bits = 4;
-    q.inverseStep = at::full({channels}, 2.0);
-    q.zero = at::full({channels}, -1.0);
-    q.codes = at::round(w * 2 + 1).clamp(-8, 7);
+    // DequantizeLinear's scale 1/s = 1/2 and zero point -z = 1.
+    const QuantizedWeight q = gridOfHalves(w);
     // The first ReLU on s = 4, z = -8: QuantizeLinear's scale 1/4, zero point 8, then a Clip to
     // the 4-bit codes [-8, 7].
     const ActivationQuantizer a{relu->index, 4.0, -8.0, 4};
@@ -184,11 +190,7 @@ TEST(OnnxExport, FoldingBatchNormRescalesAPerChannelGridExactly) {
     gamma[1] = gamma[1].abs() + 0.5;
     const at::Tensor w = params.tensor(static_cast<size_t>(conv->weightParam));
     const int64_t channels = w.size(0);
-    QuantizedWeight q;
-    q.bits = 4;
-    q.inverseStep = at::full({channels}, 2.0);
-    q.zero = at::full({channels}, -1.0);
-    q.codes = at::round(w * 2 + 1).clamp(-8, 7);
+    const QuantizedWeight q = gridOfHalves(w);
     dfq::model::OnnxExportOptions o;
     o.foldBatchNorm = true;
     const OnnxExport x =
