@@ -157,8 +157,7 @@ SweepView::SweepView(QWidget* parent)
 
     bars_ = addPlot();
     bars_->yAxis->setLabel(tr("top-1 (%)"));
-    bars_->xAxis->setTickLabelRotation(-40);
-    bars_->xAxis->setTickLabelFont(QFont(font().family(), 8));
+    bars_->xAxis->setTickLabelFont(QFont(font().family(), 7));
     bars_->legend->setFont(QFont(font().family(), 8));
     bars_->xAxis->grid()->setVisible(false);
     bars_->plotLayout()->insertRow(0);
@@ -379,7 +378,7 @@ void SweepView::drawBars() {
     for (size_t gi = 0; gi < groups.size(); ++gi) {
         const auto& g = groups[gi];
         ticks << static_cast<double>(gi + 1);
-        labels << groupLabel(g);
+        labels << groupLabel(g).replace(' ', '\n');  // one value per line: no label is cut
         if (g.fp.n == 0)
             continue;
         const double x = static_cast<double>(gi + 1);
