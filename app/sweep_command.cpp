@@ -234,8 +234,32 @@ std::map<int, std::string> schedulerStates(const std::string& dir) {
     };
     std::string out;
     if (onPath("sacct") &&
-        capture({"sacct", "-n", "-P", "-X", "-j", ids, "-o", "JobID,State"}, out) == 0)
+        capture({"sacct", "-n", "-P", "-X", "-j", ids, "-o", "JobID,State"}, out) == 0) {
         parse(out, '|', true);
+    } else if (onPath("scontrol")) {
+        // Without accounting, the controller still knows jobs that ended a few minutes ago
+        // (MinJobAge): one line per array task, "... ArrayTaskId=2 ... JobState=COMPLETED ...".
+        std::stringstream jobIds(ids);
+        for (std::string id; std::getline(jobIds, id, ',');) {
+            out.clear();
+            if (capture({"scontrol", "-o", "show", "job", id}, out) != 0)
+                continue;
+            std::stringstream lines(out);
+            for (std::string line; std::getline(lines, line);) {
+                auto field = [&](const std::string& key) {
+                    const auto at = line.find(" " + key + "=");
+                    if (at == std::string::npos)
+                        return std::string();
+                    const auto from = at + key.size() + 2;
+                    return line.substr(from, line.find(' ', from) - from);
+                };
+                const std::string task = field("ArrayTaskId"), state = field("JobState");
+                if (!task.empty() && !state.empty() &&
+                    task.find_first_not_of("0123456789") == std::string::npos)
+                    states[std::stoi(task)] = state;
+            }
+        }
+    }
     out.clear();
     if (onPath("squeue") && capture({"squeue", "-h", "-r", "-j", ids, "-o", "%K|%T"}, out) == 0)
         parse(out, '|', false);

@@ -150,6 +150,11 @@ slurm | slurm-kill)
         check_results
         "$DFQ" sweep spec.yaml --out out --slurm > again.log 2>&1 || fail "again: $(cat again.log)"
         grep -q 'Nothing to submit' again.log || fail "resubmitted finished points: $(cat again.log)"
+        # The scheduler's word for each task, after the jobs left the queue (no accounting here:
+        # from scontrol).
+        "$DFQ" sweep out --status > status.log 2>&1 || fail "status: $(cat status.log)"
+        [ "$(grep -c ' finished .* COMPLETED$' status.log)" -eq 4 ] ||
+            fail "no scheduler states: $(cat status.log)"
         echo "slurm: a 4-task job array finished every point; sweep.csv and summary.csv agree"
     else
         write_spec 60
