@@ -11,7 +11,9 @@ namespace dfq::app {
 // Runs `config` into `dir`, from its checkpoint when `resume`: progress on stderr, the first
 // Ctrl-C (SIGTERM, SIGHUP) stops it with a checkpoint, and the table of results on stdout.
 // Returns the exit status of `dfq run`.
-int runInFolder(const run::ExperimentConfig& config, run::RunDirectory& dir, bool resume);
+// `continueWith`: how a stopped run is continued, for its last line (default: dfq run --resume).
+int runInFolder(const run::ExperimentConfig& config, run::RunDirectory& dir, bool resume,
+                const std::string& continueWith = {});
 
 struct SweepArgs {
     std::string spec;  // a sweep spec, or a sweep folder

@@ -355,7 +355,7 @@ void handleStopSignals(void (*handler)(int)) {
 // Runs `config` into `dir`, from its checkpoint when `resume`: progress on stderr, the first
 // Ctrl-C (SIGTERM, SIGHUP) stops it with a checkpoint, and the table of results on stdout.
 int dfq::app::runInFolder(const dfq::run::ExperimentConfig& config, dfq::run::RunDirectory& dir,
-                          bool resume) {
+                          bool resume, const std::string& continueWith) {
     dfq::run::TrainerFiles files;
     if (resume)
         files.resumeFrom = dir.checkpointPath();
@@ -385,8 +385,9 @@ int dfq::app::runInFolder(const dfq::run::ExperimentConfig& config, dfq::run::Ru
     for (const auto& w : s.warnings)
         std::printf("%-16s %s\n", "warning", w.c_str());
     if (s.status == "cancelled") {
-        std::printf("%-16s stopped; continue with: dfq run --resume %s\n", "status",
-                    dir.path().c_str());
+        std::printf("%-16s stopped; continue with: %s\n", "status",
+                    continueWith.empty() ? ("dfq run --resume " + dir.path()).c_str()
+                                         : continueWith.c_str());
         return 128 + (gStopSignal ? static_cast<int>(gStopSignal) : SIGINT);
     }
     if (s.status == "diverged") {

@@ -386,11 +386,15 @@ int runPoint(const Target& t, int index) {
         return 0;
     }
     int rc;
+    const std::string again =
+        "the same dfq sweep command (it resumes this point from its "
+        "checkpoint), or dfq run --resume " +
+        s.folder;
     if (action == PointAction::Resume) {
         auto dir = run::RunDirectory::reopen(s.folder);
         std::fprintf(stderr, "Resuming from its checkpoint (%lld of %lld iterations done)\n",
                      static_cast<long long>(s.step), static_cast<long long>(s.totalSteps));
-        rc = runInFolder(run::loadExperimentConfig(dir.configPath()), dir, true);
+        rc = runInFolder(run::loadExperimentConfig(dir.configPath()), dir, true, again);
     } else {
         if (action == PointAction::Restart)
             std::fprintf(
@@ -399,7 +403,7 @@ int runPoint(const Target& t, int index) {
                 run::setAsideFailedRun(t.dir, s).c_str());
         const auto config = t.sweep.config(p);
         run::RunDirectory dir("", "", s.folder);
-        rc = runInFolder(config, dir, false);
+        rc = runInFolder(config, dir, false, again);
     }
     writeResults(t);
     return rc;
