@@ -13,7 +13,7 @@ libonnx-dev libprotobuf-dev
 xvfb xauth
 dataset-fashion-mnist
 python3-torch python3-torchvision python3-onnx
-help2man lintian desktop-file-utils appstream
+help2man lintian desktop-file-utils appstream bash-completion
 "
 # Node.js and npm: the export tests run the exported files in ONNX Runtime for Node.js. A Node.js
 # that is already installed (with its own npm) is used as it is.
@@ -34,7 +34,7 @@ fi
 #  libonnx-dev libprotobuf-dev  `dfq export` writes ONNX with ONNX's own protobuf classes and
 #                       checks it with ONNX's checker.
 #  help2man             the man pages of the package, made from the programs' own --help.
-#  lintian desktop-file-utils appstream  the package test's checks.
+#  lintian desktop-file-utils appstream bash-completion  the package test's checks.
 #  python3-onnx nodejs npm  the export tests only: ONNX's Python checker, and npm to install ONNX
 #                       Runtime for Node.js into the build folder.
 #  xvfb xauth           the GUI tests and screenshots on machines without a display.

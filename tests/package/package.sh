@@ -68,9 +68,17 @@ grep -q '"status":"finished"' runs/*/summary.json || fail "the run did not finis
 XDG_RUNTIME_DIR=$WORK QT_QPA_PLATFORM=offscreen /usr/bin/dfq-workbench demo --screenshot shot.png \
     --after 1 > shot.log 2>&1 || fail "dfq-workbench --screenshot: $(tail shot.log)"
 [ "$(stat -c %s shot.png)" -gt 20000 ] || fail "the screenshot is blank"
-bash -c '. /usr/share/bash-completion/bash_completion 2> /dev/null
-    . /usr/share/bash-completion/completions/dfq && complete -p dfq' > completion.log 2>&1 ||
+# Completion of a subcommand, an option (read from the program's help) and a preset name.
+bash -c '. /usr/share/bash-completion/bash_completion
+    . /usr/share/bash-completion/completions/dfq
+    t() { COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMP_LINE="$*"
+          COMP_POINT=${#COMP_LINE}; COMPREPLY=(); _dfq
+          echo "${COMPREPLY[*]}"; }
+    t dfq ex; t dfq export --fo; t dfq run demo-fmnist-gdfq-w' > completion.log 2>&1 ||
     fail "the completion does not load: $(cat completion.log)"
+[ "$(sed -n 1p completion.log)" = export ] && [ "$(sed -n 2p completion.log)" = "--fold-bn --format" ] &&
+    sed -n 3p completion.log | grep -q 'demo-fmnist-gdfq-w4a4' ||
+    fail "completion: $(cat completion.log)"
 man -l /usr/share/man/man1/dfq.1.gz > /dev/null 2>&1 || fail "man dfq"
 
 apt-get remove --purge -y dfq-workbench > remove.log 2>&1 || fail "remove: $(tail remove.log)"
