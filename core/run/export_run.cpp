@@ -183,12 +183,14 @@ ExportResult exportRun(const ExportRequest& r) {
     if (!fs::is_regular_file(configPath))
         throw Error(r.runFolder + " is not a run folder (it has no config.yaml)");
     const auto summary = readRunSummary(r.runFolder);
-    if (!summary || summary->status != "finished")
-        throw Error(r.runFolder + ": the run has not finished (" +
-                    (summary ? summary->status : std::string("no summary.json")) +
-                    "), so it has no quantized student to export; continue it with "
-                    "dfq run --resume " +
-                    r.runFolder);
+    if (!summary || summary->status != "finished") {
+        const std::string status = summary ? summary->status : std::string("no summary.json");
+        throw Error(r.runFolder + ": the run has not finished (" + status +
+                    "), so it has no quantized student to export" +
+                    (status == "cancelled" || !summary
+                         ? "; continue it with dfq run --resume " + r.runFolder
+                         : std::string()));
+    }
     const std::string studentPath = (fs::path(r.runFolder) / "quantized_student.pt").string();
 
     if (r.format == "torchscript") {
