@@ -118,6 +118,8 @@ torch::Tensor GdfqGeneratorImpl::forward(const torch::Tensor& z, const torch::Te
                       : options_.imagenetStyle ? z
                                                : embedding_->forward(labels) * z;
     torch::Tensor x = l1_->forward(h).view({z.size(0), options_.channels, initH_, initW_});
+    if (options_.channelsLast)
+        x = x.contiguous(at::MemoryFormat::ChannelsLast);
     x = normalize(0, x, labels, weights);
     const auto up = F::InterpolateFuncOptions()
                         .scale_factor(std::vector<double>{2.0, 2.0})

@@ -52,6 +52,9 @@ struct GdfqGeneratorOptions {
     // Normalize each embedding over its own entries (false), or as the reference code does: a
     // superposed batch's slot k over all of the batch's entries of that slot.
     bool referenceNormalization = false;
+    // The feature maps in channels-last memory format (NHWC), which oneDNN's and cuDNN's
+    // convolutions run faster; the same numbers up to the order of summation.
+    bool channelsLast = true;
 };
 
 class GdfqGeneratorImpl : public GeneratorBase {
