@@ -1,5 +1,6 @@
 // `dfq`: the workbench's command line. Thin: parses arguments, calls the core, prints.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
@@ -15,8 +16,10 @@
 
 #include "commands.h"
 #include "core/analysis/report_io.h"
+#include "core/cpu_features.h"
 #include "core/data/dataset.h"
 #include "core/data/evaluator.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/json_writer.h"
 #include "core/method/registry.h"
@@ -107,6 +110,12 @@ int runInfo(const std::string& modelArg, const std::vector<int64_t>& inputShape,
         w.key("batchnorm_layers").value(bnCount);
         w.key("bns_loss_available").value(model.hasBatchNorm());
         w.key("meta").raw(meta.toJson());
+        w.key("compute").beginObject();
+        w.key("threads").value(static_cast<int64_t>(at::get_num_threads()));
+        w.key("cpu_bf16_native").value(dfq::cpuBf16Support().native());
+        w.key("cpu_bf16").value(dfq::cpuBf16Support().describe());
+        w.key("cuda").value(dfq::cudaAvailable());
+        w.endObject();
         w.key("layers").beginArray();
         for (const auto& l : layers) {
             w.beginObject();
@@ -151,6 +160,9 @@ int runInfo(const std::string& modelArg, const std::vector<int64_t>& inputShape,
     std::printf("Layers      %d quantizable (conv/linear), %d BatchNorm\n", quantCount, bnCount);
     if (!model.hasBatchNorm())
         std::printf("Note        no BatchNorm layers: the BN-statistics loss is unavailable\n");
+    std::printf("Compute     CPU %d threads, bfloat16 %s; CUDA %s\n", at::get_num_threads(),
+                dfq::cpuBf16Support().describe().c_str(),
+                dfq::cudaAvailable() ? "available" : "not available");
     std::printf("\n%-32s %-20s %-14s %-12s %9s %9s %-5s %s\n", "layer", "kind", "weight", "output",
                 "params", "MACs", "quant", "BN running mean / var (avg)");
     for (const auto& l : layers) {

@@ -10,6 +10,7 @@
 #include <QPushButton>
 #include <QSpinBox>
 
+#include "core/cpu_features.h"
 #include "core/error.h"
 #include "core/method/registry.h"
 
@@ -96,6 +97,10 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     lrS_ = line("student.lr");
     seed_ = spin(0, 2147483647, "seed");
     device_ = combo("device");
+    precision_ = combo("precision");
+    precision_->setToolTip(
+        precision_->toolTip() + "\n" +
+        tr("This CPU's bfloat16: %1").arg(QString::fromStdString(cpuBf16Support().describe())));
     qimeraProb_ = line("qimera.superpose_prob");
     qimeraLabels_ = spin(1, 100000, "qimera.labels_per_sample");
     qimeraInit_ = combo("qimera.embedding_init");
@@ -114,6 +119,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     form->addRow(tr("Model"), withBrowse(model_, false));
     form->addRow(tr("Evaluation data"), withBrowse(data_, true));
     form->addRow(tr("Device"), device_);
+    form->addRow(tr("Precision"), precision_);
     form->addRow(tr("Seed"), seed_);
     form->addRow(sectionTitle(tr("Method")));
     form->addRow(tr("Generator recipe"), generator_);
@@ -153,7 +159,7 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
                     qimeraLabels_, autoreconSearchEpochs_})
         connect(s, &QSpinBox::valueChanged, this, &ExperimentForm::changed);
     for (auto* c : {generator_, student_, firstLast_, weightRange_, calibration_, device_,
-                    qimeraInit_, autoreconArch_})
+                    precision_, qimeraInit_, autoreconArch_})
         connect(c, &QComboBox::currentIndexChanged, this, &ExperimentForm::changed);
     connect(qimeraMapping_, &QCheckBox::toggled, this, &ExperimentForm::changed);
     connect(generator_, &QComboBox::currentIndexChanged, this, &ExperimentForm::updateRecipeRows);
@@ -196,7 +202,7 @@ void ExperimentForm::setConfig(const run::ExperimentConfig& c) {
     const QSignalBlocker b1(weightBits_), b2(activationBits_), b3(epochs_), b4(iterations_),
         b5(warmup_), b6(batch_), b7(seed_), b8(firstLast_), b9(device_), b10(weightRange_),
         b11(calibration_), b12(qimeraLabels_), b13(qimeraInit_), b14(qimeraMapping_),
-        b15(generator_), b16(autoreconArch_), b17(autoreconSearchEpochs_);
+        b15(generator_), b16(autoreconArch_), b17(autoreconSearchEpochs_), b18(precision_);
     name_->setText(QString::fromStdString(c.name));
     model_->setText(QString::fromStdString(c.modelPath));
     data_->setText(QString::fromStdString(c.dataPath));
@@ -215,6 +221,7 @@ void ExperimentForm::setConfig(const run::ExperimentConfig& c) {
     lrS_->setText(number(c.studentLr));
     seed_->setValue(static_cast<int>(c.seed));
     device_->setCurrentText(QString::fromStdString(run::choiceName(c.device)));
+    precision_->setCurrentText(QString::fromStdString(run::choiceName(c.precision)));
     qimeraProb_->setText(number(c.qimeraSuperposeProb));
     qimeraLabels_->setValue(static_cast<int>(c.qimeraLabelsPerSample));
     qimeraInit_->setCurrentText(QString::fromStdString(run::choiceName(c.qimeraEmbeddingInit)));
@@ -254,6 +261,7 @@ run::ExperimentConfig ExperimentForm::config() const {
         "student.lr=" + lrS_->text().toStdString(),
         "seed=" + std::to_string(seed_->value()),
         "device=" + device_->currentText().toStdString(),
+        "precision=" + precision_->currentText().toStdString(),
         "qimera.superpose_prob=" + qimeraProb_->text().toStdString(),
         "qimera.labels_per_sample=" + std::to_string(qimeraLabels_->value()),
         "qimera.embedding_init=" + qimeraInit_->currentText().toStdString(),

@@ -63,6 +63,7 @@ class ExperimentForm : public QWidget {
     QLineEdit* lrS_;
     QSpinBox* seed_;
     QComboBox* device_;
+    QComboBox* precision_;
     // Qimera's keys, shown while the generator recipe is qimera.
     QLineEdit* qimeraProb_;
     QSpinBox* qimeraLabels_;

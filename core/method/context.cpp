@@ -100,7 +100,7 @@ MethodContext::MethodContext(const model::Model& teacher, const quant::QuantConf
 
 MethodContext::TeacherPass MethodContext::teacherPass(const at::Tensor& images) {
     TeacherPass p;
-    p.logits = teacher_.forward(images);
+    p.logits = asFloat(teacher_.forward(images));
     p.bns = bnsLoss(*teacherModel_.graph(), *teacherParams_, teacher_.bnStats());
     for (const auto& st : teacher_.bnStats())
         p.bnStats.push_back({st.mean.detach(), st.var.detach()});

@@ -9,6 +9,7 @@
 #include "../analysis/layer_probe.h"
 #include "../model/interpreter.h"
 #include "../model/model.h"
+#include "../precision.h"
 #include "../quant/student_quantizer.h"
 #include "losses.h"
 #include "recipe.h"
@@ -26,6 +27,9 @@ class MethodContext {
     const model::Model& teacherModel() const { return teacherModel_; }
     c10::Device device() const { return device_; }
     int64_t batchSize() const { return batchSize_; }
+    // The type the training passes autocast to (precision.h): at::kFloat, or at::kBFloat16.
+    c10::ScalarType computeType() const { return computeType_; }
+    void setComputeType(c10::ScalarType t) { computeType_ = t; }
     int64_t classes() const { return classes_; }
     // The teacher's classifier: the last conv/linear layer when it maps a D-vector to the classes
     // (its index in the graph's layers and its weight as [classes, D]); -1 and undefined when
@@ -47,8 +51,8 @@ class MethodContext {
     // Student and teacher logits for images on any device, on the CPU, without gradients.
     at::Tensor studentForward(const at::Tensor& x);
     at::Tensor teacherForward(const at::Tensor& x);
-    // The student's logits with gradients (training).
-    at::Tensor studentLogits(const at::Tensor& x) { return studentNet_.forward(x); }
+    // The student's logits with gradients (training), in fp32 whatever the compute type.
+    at::Tensor studentLogits(const at::Tensor& x) { return asFloat(studentNet_.forward(x)); }
     // The teacher's features (the input of its classifier, flattened) on the CPU; undefined
     // without a classifier.
     at::Tensor teacherFeatures(const at::Tensor& x);
@@ -70,6 +74,7 @@ class MethodContext {
   private:
     const model::Model& teacherModel_;
     c10::Device device_;
+    c10::ScalarType computeType_ = c10::ScalarType::Float;
     int64_t batchSize_;
     int64_t classes_ = 0;
     model::ParamStore teacherOnDevice_;       // empty on the CPU

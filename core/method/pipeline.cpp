@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "../error.h"
+#include "../precision.h"
 #include "scope_guards.h"
 
 namespace dfq::method {
@@ -42,7 +43,7 @@ void Pipeline::remember(const GeneratorStep& g, StepStats& stats) {
                                .sum()
                                .item<int64_t>();
     last_ = g.batch;
-    last_.images = g.batch.images.detach();
+    last_.images = asFloat(g.batch.images.detach());
     lastTeacherLogits_ = g.teacherLogits;
     lastBnMeanMse_ = g.bns.meanMse;
     lastBnVarMse_ = g.bns.varMse;
@@ -53,7 +54,10 @@ StepStats Pipeline::step(bool trainStudent, bool calibrate, double lrG, double l
     const auto t0 = Clock::now();
     StepStats stats;
     // Generator step: one teacher pass, whose logits also serve as the student's targets.
-    const GeneratorStep g = generator_->train(lrG);
+    const GeneratorStep g = [&] {
+        const AutocastScope autocast(ctx_->computeType(), ctx_->device());
+        return generator_->train(lrG);
+    }();
     remember(g, stats);
     stats.generatorSeconds = since(t0);
 
@@ -63,11 +67,14 @@ StepStats Pipeline::step(bool trainStudent, bool calibrate, double lrG, double l
     if (!trainStudent) {
         torch::NoGradGuard noGrad;
         if (calibrate)
-            ctx_->studentLogits(g.batch.images.detach());
+            ctx_->studentLogits(asFloat(g.batch.images.detach()));
         stats.studentSeconds = since(t1);
         return stats;
     }
-    const StudentStep s = student_->train(g.batch, lastTeacherLogits_, lrS);
+    const StudentStep s = [&] {
+        const AutocastScope autocast(ctx_->computeType(), ctx_->device());
+        return student_->train(g.batch, lastTeacherLogits_, lrS);
+    }();
     stats.studentCe = s.ce.item<double>();
     stats.studentKd = s.kd.item<double>();
     stats.studentLoss = s.loss.item<double>();
@@ -82,7 +89,10 @@ StepStats Pipeline::searchStep(double lrG, int64_t epoch) {
         throw Error("the architecture search has ended (or this run does not search)");
     const auto t0 = Clock::now();
     StepStats stats;
-    remember(search->searchStep(lrG, epoch), stats);
+    {
+        const AutocastScope autocast(ctx_->computeType(), ctx_->device());
+        remember(search->searchStep(lrG, epoch), stats);
+    }
     stats.generatorSeconds = since(t0);
     return stats;
 }

@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "../error.h"
+#include "../precision.h"
 
 namespace dfq::model {
 
@@ -266,9 +267,38 @@ at::Tensor Interpreter::runTop(size_t begin, const std::vector<int>* snapshotAt,
     return out.toTensor();
 }
 
+// The per-channel mean and biased variance of a BN layer's input, in fp32 also under autocast
+// (the BNS loss compares them). Summed over the spatial dimensions first, then the batch, as
+// sums of (x - shift) and its square: several times faster than var_mean over (N, H, W), and
+// with the running mean as the shift, as exact (no cancellation when the mean is large).
+BnBatchStats bnBatchStats(const at::Tensor& input, const at::Tensor& runningMean) {
+    const at::Tensor x = asFloat(input);
+    if (x.dim() < 3 || !runningMean.defined() || runningMean.numel() != x.size(1)) {
+        std::vector<int64_t> dims{0};
+        for (int64_t d = 2; d < x.dim(); ++d)
+            dims.push_back(d);
+        auto [var, mean] = at::var_mean(x, dims, /*unbiased=*/false);
+        return {mean, var};
+    }
+    std::vector<int64_t> shape(x.dim(), 1), spatial;
+    shape[1] = x.size(1);
+    for (int64_t d = 2; d < x.dim(); ++d)
+        spatial.push_back(d);
+    const at::Tensor shift = asFloat(runningMean).detach();
+    const at::Tensor d = x - shift.view(shape);
+    const double n = static_cast<double>(x.numel() / x.size(1));
+    const at::Tensor m = d.sum(spatial).sum(0) / n;
+    const at::Tensor var = (d * d).sum(spatial).sum(0) / n - m * m;
+    return {m + shift, var};
+}
+
 void Interpreter::run(const Code& code, size_t begin, const std::vector<int>* snapshotAt,
                       std::vector<Snapshot>* snapshots) {
     const auto& layers = graph_->layers();
+    // Under autocast (precision.h), convolutions and linear layers get their inputs in the
+    // autocast type here: traced graphs call aten::_convolution, which autocast passes by.
+    const c10::ScalarType autocast = activeAutocastType(
+        params_->size() > 0 ? params_->tensor(0).device() : c10::Device(c10::kCPU));
     size_t nextSnapshot = 0;
     for (size_t i = begin; i < code.instrs.size(); ++i) {
         const auto& ins = code.instrs[i];
@@ -291,13 +321,16 @@ void Interpreter::run(const Code& code, size_t begin, const std::vector<int>* sn
                         stack_[0] = hooks_->input(*layer, stack_[0].toTensor());
                         stack_[1] = hooks_->weight(*layer, stack_[1].toTensor());
                     }
+                    if (autocast != at::kFloat &&
+                        (layer->role == LayerRole::Conv || layer->role == LayerRole::Linear))
+                        for (int k = 0; k < 3 && k < static_cast<int>(stack_.size()); ++k)
+                            if (stack_[k].isTensor() && stack_[k].toTensor().is_floating_point())
+                                stack_[k] = stack_[k].toTensor().to(autocast);
                     if (bnProbe_ && layer->role == LayerRole::BatchNorm) {
-                        const at::Tensor& x = stack_[0].toTensor();
-                        std::vector<int64_t> dims{0};
-                        for (int64_t d = 2; d < x.dim(); ++d)
-                            dims.push_back(d);
-                        auto [var, mean] = at::var_mean(x, dims, /*unbiased=*/false);
-                        bnStats_[layer->roleIndex] = {mean, var};
+                        bnStats_[layer->roleIndex] = bnBatchStats(
+                            stack_[0].toTensor(), stack_.size() > 3 && stack_[3].isTensor()
+                                                      ? stack_[3].toTensor()
+                                                      : at::Tensor());
                     }
                 }
                 ins.op(stack_);

@@ -14,6 +14,11 @@ struct BnBatchStats {
 };
 
 // Where workbench code enters a forward pass. The defaults leave the model unchanged.
+// The per-channel mean and biased variance of a BN layer's input [N, C, ...] as the BN probe
+// records them: in fp32, and as sums of x - runningMean (exact also far from the mean; any
+// shift works, an undefined one falls back to var_mean).
+BnBatchStats bnBatchStats(const at::Tensor& input, const at::Tensor& runningMean);
+
 class LayerHooks {
   public:
     virtual ~LayerHooks() = default;

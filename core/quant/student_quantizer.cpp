@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "../error.h"
+#include "../precision.h"
 #include "uniform_quantizer.h"
 
 namespace dfq::quant {
@@ -75,10 +76,12 @@ at::Tensor StudentQuantizer::weight(const Layer& layer, const at::Tensor& w) {
     return bits > 0 ? fakeQuantize(w, weightGrid(w, bits)) : w;
 }
 
-at::Tensor StudentQuantizer::output(const Layer& layer, const at::Tensor& y) {
+at::Tensor StudentQuantizer::output(const Layer& layer, const at::Tensor& activation) {
     const int t = actTracker_[layer.index];
     if (t < 0)
-        return y;
+        return activation;
+    // Ranges, codes and their statistics in fp32, also under autocast.
+    const at::Tensor y = asFloat(activation);
     if (collector_) {
         (*collector_)[t].add(y, *collectorGenerator_);
         return y;

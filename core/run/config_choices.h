@@ -11,6 +11,7 @@ namespace dfq::run {
 // the tables below; the configuration holds the enum. (Recipes are names in a registry instead,
 // method/registry.h, since a recipe is added without editing any list.)
 enum class DeviceChoice { Auto, Cpu, Cuda };
+enum class PrecisionChoice { Fp32, Bf16 };
 enum class DataSplit { Test, Train };
 enum class FirstLastLayers { Quantized, EightBit, FullPrecision };
 enum class WeightRange { MinMax, Mse };
@@ -31,6 +32,8 @@ struct ChoiceNames;
 DFQ_CHOICE_NAMES(DeviceChoice, {{DeviceChoice::Auto, "auto"},
                                 {DeviceChoice::Cpu, "cpu"},
                                 {DeviceChoice::Cuda, "cuda"}})
+DFQ_CHOICE_NAMES(PrecisionChoice,
+                 {{PrecisionChoice::Fp32, "fp32"}, {PrecisionChoice::Bf16, "bf16"}})
 DFQ_CHOICE_NAMES(DataSplit, {{DataSplit::Test, "test"}, {DataSplit::Train, "train"}})
 DFQ_CHOICE_NAMES(FirstLastLayers, {{FirstLastLayers::Quantized, "quantized"},
                                    {FirstLastLayers::EightBit, "8bit"},

@@ -21,8 +21,8 @@ using C = ExperimentConfig;
 using Field =
     std::variant<int64_t C::*, double C::*, bool C::*, std::string C::*, std::vector<int64_t> C::*,
                  std::vector<double> C::*, std::vector<std::string> C::*,
-                 std::map<std::string, int64_t> C::*, DeviceChoice C::*, DataSplit C::*,
-                 FirstLastLayers C::*, WeightRange C::*, CalibrationChoice C::*,
+                 std::map<std::string, int64_t> C::*, DeviceChoice C::*, PrecisionChoice C::*,
+                 DataSplit C::*, FirstLastLayers C::*, WeightRange C::*, CalibrationChoice C::*,
                  GeneratorStyle C::*, EmbeddingInit C::*, EmbeddingNormalization C::*>;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();

@@ -16,6 +16,7 @@ struct ExperimentConfig {
     std::string name = "experiment";
     int64_t seed = 1;
     DeviceChoice device = DeviceChoice::Auto;
+    PrecisionChoice precision = PrecisionChoice::Fp32;
 
     // model
     std::string modelPath = "demo";

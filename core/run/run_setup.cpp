@@ -4,6 +4,7 @@
 #include "../error.h"
 #include "../method/recipe.h"
 #include "../method/registry.h"
+#include "../precision.h"
 
 namespace dfq::run {
 
@@ -47,8 +48,10 @@ quant::Calibration calibration(const ExperimentConfig& c) {
 
 std::unique_ptr<method::Pipeline> makePipeline(const model::Model& teacher,
                                                const ExperimentConfig& c) {
-    auto context = std::make_unique<method::MethodContext>(
-        teacher, quantConfig(c), resolveDevice(choiceName(c.device)), c.generatorBatchSize);
+    const c10::Device device = resolveDevice(choiceName(c.device));
+    auto context = std::make_unique<method::MethodContext>(teacher, quantConfig(c), device,
+                                                           c.generatorBatchSize);
+    context->setComputeType(computeType(choiceName(c.precision), device));
     auto student = method::makeStudentRecipe(*context, c);
     auto generator = method::makeGeneratorRecipe(*context, c);
     return std::make_unique<method::Pipeline>(std::move(context), std::move(generator),

@@ -8,6 +8,7 @@
 #include <optional>
 #include <thread>
 
+#include "../cpu_features.h"
 #include "../data/dataset.h"
 #include "../data/evaluator.h"
 #include "../data/preprocess.h"
@@ -152,7 +153,10 @@ void Session::prepare() {
                      modelSha_ + "\n# device: " + device + "\n" + configYaml_,
                  total_);
     started_ = true;
-    log("device: " + device);
+    log("device: " + device + ", precision " + choiceName(c_.precision) +
+        (c_.precision == PrecisionChoice::Bf16 && pipeline_->device().is_cpu()
+             ? " (CPU bfloat16 " + cpuBf16Support().describe() + ")"
+             : ""));
     if (step_ > 0)
         log("resumed at iteration " + std::to_string(step_));
     collapse_.emplace(pipeline_->classes(), c_.generatorBatchSize);

@@ -18,6 +18,7 @@
 #include "core/method/recipes/generator_network.h"
 #include "core/method/recipes/zeroq.h"
 #include "core/model/model.h"
+#include "core/precision.h"
 #include "core/run/demo_teacher.h"
 #include "fixtures.h"
 
@@ -50,6 +51,26 @@ TEST(Losses, BnsAgainstHandComputedStatistics) {
     EXPECT_EQ(bns.meanMse.size(0), 21);
     bns.loss.backward();
     EXPECT_GT(x.grad().abs().sum().item<double>(), 0.0);
+}
+
+// The BN probe sums (x - running mean) and its square instead of calling var_mean: on inputs
+// whose mean is far from zero and whose spread is small, the statistics must still match a
+// double-precision var_mean (the plain E[x^2] - E[x]^2 in fp32 would be off by far more).
+TEST(Losses, BnProbeStatisticsStayExactFarFromZero) {
+    at::manual_seed(5);
+    const at::Tensor x =
+        1000 + 0.01 * at::randn({8, 3, 5, 5}) + at::tensor({0.0f, 1.0f, -2.0f}).view({1, 3, 1, 1});
+    const at::Tensor running = at::tensor({999.5f, 1001.5f, 997.0f});
+    const auto st = dfq::model::bnBatchStats(x, running);
+    auto [var, mean] = at::var_mean(x.to(at::kDouble), {0, 2, 3}, /*unbiased=*/false);
+    EXPECT_EQ(st.var.scalar_type(), at::kFloat);
+    EXPECT_LT((st.mean.to(at::kDouble) - mean).abs().max().item<double>(), 1e-4);
+    EXPECT_LT((st.var.to(at::kDouble) - var).abs().max().item<double>(), 1e-3 * 1e-4);
+    // bf16 input (autocast) gives fp32 statistics; no running mean falls back to var_mean.
+    EXPECT_EQ(x.scalar_type(), at::kFloat);
+    const auto bf = dfq::model::bnBatchStats((x - 1000).to(at::kBFloat16), at::Tensor());
+    EXPECT_EQ(bf.mean.scalar_type(), at::kFloat);
+    EXPECT_LT((bf.mean.to(at::kDouble) - (mean - 1000)).abs().max().item<double>(), 0.01);
 }
 
 TEST(Losses, BnsUnavailableWithoutBatchNorm) {
@@ -681,4 +702,52 @@ TEST(ZeroQ, ItsKeysAreCheckedWrittenAndDocumentedFromItsDeclaration) {
     EXPECT_NE(error("zeroq: {pool: 3}").find("zeroq.pool_size"), std::string::npos);
     EXPECT_NE(dfq::run::configReferenceMarkdown().find("| `zeroq.steps` | `50` |"),
               std::string::npos);
+}
+
+// precision: bf16 is refused on a CPU without native bfloat16, with the reason; fp32 never is.
+TEST(Precision, Bf16IsRefusedOnACpuWithoutNativeSupport) {
+    dfq::CpuBf16Support none;
+    none.onednn = true;
+    const auto msg =
+        dfq::test::errorOf([&] { dfq::computeType("bf16", c10::Device(c10::kCPU), none); });
+    EXPECT_NE(msg.find("AVX512-BF16 or AMX-BF16"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("precision: fp32"), std::string::npos) << msg;
+    dfq::CpuBf16Support avx512 = none;
+    avx512.avx512Bf16 = true;
+    EXPECT_EQ(dfq::computeType("bf16", c10::Device(c10::kCPU), avx512), at::kBFloat16);
+    EXPECT_EQ(dfq::computeType("fp32", c10::Device(c10::kCPU), none), at::kFloat);
+    EXPECT_EQ(avx512.describe(), "native (AVX512-BF16)");
+    avx512.onednn = false;
+    EXPECT_FALSE(avx512.native());
+}
+
+// Under bf16 the training passes autocast, but what the losses, the BN statistics and the
+// quantizer see stays fp32, and the first step's losses are those of fp32 to within bf16's
+// rounding. Needs a CPU with native bfloat16.
+TEST(Precision, Bf16StepKeepsFp32LossesAndStatistics) {
+    if (!dfq::cpuBf16Support().native())
+        GTEST_SKIP() << "this CPU has no native bfloat16";
+    auto teacher = dfq::model::Model::load(dfq::run::demoTeacherPath());
+    std::vector<dfq::method::StepStats> steps;
+    std::vector<at::Tensor> images;
+    for (const std::string precision : {"fp32", "bf16"}) {
+        at::manual_seed(3);
+        auto p = dfq::test::pipelineFor(
+            teacher,
+            {"precision=" + precision, "generator.batch_size=32", "generator.channels=32"});
+        steps.push_back(p->step(false, true, 1e-3, 1e-4));
+        steps.push_back(p->step(true, false, 1e-3, 1e-4));
+        images.push_back(p->lastImages());
+        EXPECT_EQ(p->lastImages().scalar_type(), at::kFloat);
+    }
+    for (int k : {0, 1}) {
+        const auto &a = steps[k], &b = steps[k + 2];
+        EXPECT_NEAR(b.generatorBns, a.generatorBns, 0.05 * a.generatorBns) << k;
+        EXPECT_NEAR(b.generatorCe, a.generatorCe, 0.05 * a.generatorCe + 0.05) << k;
+    }
+    EXPECT_TRUE(steps[3].studentTrained);
+    EXPECT_NEAR(steps[3].studentLoss, steps[1].studentLoss, 0.1 * steps[1].studentLoss + 0.05);
+    // The synthetic images (BN-normalized, about unit spread) after one generator update.
+    EXPECT_LT((images[1] - images[0]).abs().mean().item<double>(), 0.05);
+    EXPECT_LT((images[1] - images[0]).abs().max().item<double>(), 0.5);
 }

@@ -1,0 +1,20 @@
+#pragma once
+
+#include <string>
+
+namespace dfq {
+
+// What this CPU offers for bfloat16: native instructions (AVX512-BF16, AMX-BF16) make bf16
+// convolutions through oneDNN faster than fp32; without them bf16 is emulated and slower.
+struct CpuBf16Support {
+    bool avx512Bf16 = false;
+    bool amxBf16 = false;
+    bool onednn = false;  // this LibTorch has oneDNN (MKL-DNN), which runs the bf16 kernels
+    bool native() const { return onednn && (avx512Bf16 || amxBf16); }
+    // "native (AVX512-BF16, AMX-BF16)" or "not native (...why)".
+    std::string describe() const;
+};
+
+CpuBf16Support cpuBf16Support();
+
+}  // namespace dfq

@@ -1,0 +1,122 @@
+#include "precision.h"
+
+#include <ATen/Context.h>
+#include <ATen/autocast_mode.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+#include "error.h"
+
+namespace dfq {
+
+namespace {
+
+#if defined(__x86_64__) || defined(__i386__)
+// XCR0: which register states the operating system saves (and so allows).
+unsigned long long xcr0() {
+    unsigned eax = 0, edx = 0;
+    __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+    return (static_cast<unsigned long long>(edx) << 32) | eax;
+}
+#endif
+
+}  // namespace
+
+CpuBf16Support cpuBf16Support() {
+    CpuBf16Support s;
+    s.onednn = at::hasMKLDNN();
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27)))  // OSXSAVE
+        return s;
+    const unsigned long long xcr = xcr0();
+    const bool avx512State = (xcr & 0xE6) == 0xE6;               // XMM, YMM, opmask, ZMM state
+    const bool amxState = (xcr & (3ull << 17)) == (3ull << 17);  // XTILECFG, XTILEDATA
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+        const bool avx512f = b & (1u << 16);
+        s.amxBf16 = amxState && (d & (1u << 22));
+        unsigned a1 = 0, b1 = 0, c1 = 0, d1 = 0;
+        if (avx512f && avx512State && __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1))
+            s.avx512Bf16 = a1 & (1u << 5);
+    }
+#endif
+    return s;
+}
+
+std::string CpuBf16Support::describe() const {
+    std::string units;
+    if (avx512Bf16)
+        units += "AVX512-BF16";
+    if (amxBf16)
+        units += std::string(units.empty() ? "" : ", ") + "AMX-BF16";
+    if (native())
+        return "native (" + units + ")";
+    if (!onednn)
+        return "not native (this LibTorch has no oneDNN)";
+    return "not native (no AVX512-BF16 or AMX-BF16 on this CPU)";
+}
+
+c10::ScalarType computeType(const std::string& precision, c10::Device device,
+                            const CpuBf16Support& cpu) {
+    if (precision == "fp32")
+        return c10::ScalarType::Float;
+    if (precision == "bf16") {
+        if (device.is_cpu()) {
+            if (!cpu.native())
+                throw Error(
+                    "precision: bf16 needs native bfloat16 on the CPU (AVX512-BF16 or "
+                    "AMX-BF16); this CPU's is " +
+                    cpu.describe() +
+                    ", where bf16 would be emulated and slower than fp32. Use "
+                    "precision: fp32, or a GPU");
+        }
+        return c10::ScalarType::BFloat16;
+    }
+    throw Error("precision: '" + precision + "' is not one of fp32, bf16");
+}
+
+c10::ScalarType activeAutocastType(c10::Device device) {
+    if (device.is_cuda())
+        return at::autocast::is_enabled() ? at::autocast::get_autocast_gpu_dtype()
+                                          : c10::ScalarType::Float;
+    return at::autocast::is_cpu_enabled() ? at::autocast::get_autocast_cpu_dtype()
+                                          : c10::ScalarType::Float;
+}
+
+AutocastScope::AutocastScope(c10::ScalarType type, c10::Device device) {
+    if (type == c10::ScalarType::Float)
+        return;
+    active_ = true;
+    cuda_ = device.is_cuda();
+    if (cuda_) {
+        wasEnabled_ = at::autocast::is_enabled();
+        previous_ = at::autocast::get_autocast_gpu_dtype();
+        at::autocast::set_autocast_gpu_dtype(type);
+        at::autocast::set_enabled(true);
+    } else {
+        wasEnabled_ = at::autocast::is_cpu_enabled();
+        previous_ = at::autocast::get_autocast_cpu_dtype();
+        at::autocast::set_autocast_cpu_dtype(type);
+        at::autocast::set_cpu_enabled(true);
+    }
+    at::autocast::increment_nesting();
+}
+
+AutocastScope::~AutocastScope() {
+    if (!active_)
+        return;
+    // The cast weights are cached within the outermost scope only: they change at every step.
+    if (at::autocast::decrement_nesting() == 0)
+        at::autocast::clear_cache();
+    if (cuda_) {
+        at::autocast::set_enabled(wasEnabled_);
+        at::autocast::set_autocast_gpu_dtype(previous_);
+    } else {
+        at::autocast::set_cpu_enabled(wasEnabled_);
+        at::autocast::set_autocast_cpu_dtype(previous_);
+    }
+}
+
+}  // namespace dfq
