@@ -311,7 +311,7 @@ class CliObserver : public dfq::run::Observer {
             extra, sizeof extra, "epoch %lld/%lld  G %.3f  S %s",
             static_cast<long long>(s.epoch + 1), static_cast<long long>(epochs_), s.generatorLoss,
             s.studentTrained ? std::to_string(s.studentLoss).substr(0, 6).c_str() : "warm-up");
-        bar_.update(s.step + 1, s.totalSteps, extra);
+        bar_.update(s.step + 1, s.totalSteps, extra, s.etaSeconds);
     }
     void onBaseline(const std::string& name, double top1) override {
         bar_.finish();

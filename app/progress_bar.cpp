@@ -26,7 +26,8 @@ ProgressBar::ProgressBar(std::string label, std::string unit)
       lastDraw_(start_),
       tty_(::isatty(STDERR_FILENO) != 0) {}
 
-void ProgressBar::update(int64_t done, int64_t total, const std::string& extra) {
+void ProgressBar::update(int64_t done, int64_t total, const std::string& extra,
+                         std::optional<double> etaSeconds) {
     const auto now = std::chrono::steady_clock::now();
     const double elapsed = std::chrono::duration<double>(now - start_).count();
     const double frac = total > 0 ? static_cast<double>(done) / static_cast<double>(total) : 0.0;
@@ -40,8 +41,13 @@ void ProgressBar::update(int64_t done, int64_t total, const std::string& extra) 
     lastDraw_ = now;
     lastDecile_ = decile;
     const double rate = elapsed > 0 ? static_cast<double>(done - alreadyDone_) / elapsed : 0.0;
-    const std::string eta =
-        rate > 0 ? formatDuration(static_cast<double>(total - done) / rate) : "?";
+    std::string eta = "?";
+    if (done >= total)
+        eta = formatDuration(0);
+    else if (etaSeconds)
+        eta = *etaSeconds >= 0 ? formatDuration(*etaSeconds) : "?";
+    else if (rate > 0)
+        eta = formatDuration(static_cast<double>(total - done) / rate);
     constexpr int kWidth = 28;
     std::string bar(kWidth, ' ');
     for (int i = 0; i < static_cast<int>(frac * kWidth); ++i)

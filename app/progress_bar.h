@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace dfq::app {
@@ -11,7 +12,10 @@ namespace dfq::app {
 class ProgressBar {
   public:
     ProgressBar(std::string label, std::string unit);
-    void update(int64_t done, int64_t total, const std::string& extra = "");
+    // `etaSeconds`: the time left as the caller knows it (a run's EtaModel; negative: not known
+    // yet), or, when not given, extrapolated from this bar's rate.
+    void update(int64_t done, int64_t total, const std::string& extra = "",
+                std::optional<double> etaSeconds = std::nullopt);
     void finish();
     // Work already done before this bar started (a resumed run): left out of the rate.
     void setAlreadyDone(int64_t done) { alreadyDone_ = done; }

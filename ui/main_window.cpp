@@ -297,8 +297,10 @@ void MainWindow::connectController() {
         progress_->setValue(static_cast<int>(s.step + 1));
         progress_->setFormat(
             tr("epoch %1 · %2/%3").arg(s.epoch + 1).arg(s.step + 1).arg(s.totalSteps));
+        // The run's own estimate: the phases ahead at their measured costs (run/eta.h).
         const double eta =
-            s.iterationsPerSecond > 0
+            s.etaSeconds >= 0 ? s.etaSeconds
+            : s.iterationsPerSecond > 0
                 ? static_cast<double>(s.totalSteps - s.step - 1) / s.iterationsPerSecond
                 : 0;
         rate_->setText(

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include <chrono>
@@ -95,6 +96,26 @@ StepStats Pipeline::searchStep(double lrG, int64_t epoch) {
     }
     stats.generatorSeconds = since(t0);
     return stats;
+}
+
+double Pipeline::timeStudentPass() {
+    if (!last_.images.defined())
+        return -1;
+    const auto t0 = Clock::now();
+    auto& quantizer = ctx_->quantizer();
+    const bool calibrating = quantizer.calibrating();
+    quantizer.setCalibrating(false);
+    const ScopeExit restore([&] { quantizer.setCalibrating(calibrating); });
+    {
+        const AutocastScope autocast(ctx_->computeType(), ctx_->device());
+        const at::Tensor logits = ctx_->studentLogits(last_.images);
+        const at::Tensor loss = at::log_softmax(logits, 1).mean();
+        torch::autograd::grad({loss}, ctx_->trainable(), {}, /*retain_graph=*/false,
+                              /*create_graph=*/false, /*allow_unused=*/true);
+    }
+    torch::NoGradGuard noGrad;
+    quantizer.weightCodes(ctx_->studentParams());
+    return since(t0);
 }
 
 void Pipeline::calibrateActivations(int64_t batches, quant::Calibration method, uint64_t seed) {

@@ -61,6 +61,11 @@ class Pipeline {
         return ctx_->probeLayers(images);
     }
     at::Tensor studentForward(const at::Tensor& x) { return ctx_->studentForward(x); }
+    // Seconds of one student forward and backward pass on the last batch, plus reading the
+    // weight codes, with no effect on the run (gradients returned, not accumulated; activation
+    // ranges not updated): what a student step will cost, before the first one. -1 before any
+    // step.
+    double timeStudentPass();
     at::Tensor teacherForward(const at::Tensor& x) { return ctx_->teacherForward(x); }
 
     // The last step's synthetic batch (detached), the teacher's logits on it, and its

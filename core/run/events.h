@@ -20,6 +20,9 @@ struct IterationStats {
     double lrGenerator = 0, lrStudent = 0;
     double iterationsPerSecond = 0;
     double generatorMs = 0, studentMs = 0;
+    // Seconds left in the run after this iteration (EtaModel); -1 while unknown. Not stored in
+    // the run folder.
+    double etaSeconds = -1;
 };
 
 struct EvalStats {

@@ -21,6 +21,7 @@
 #include "../sha256.h"
 #include "checkpoint.h"
 #include "collapse_monitor.h"
+#include "eta.h"
 #include "observer_list.h"
 #include "run_reports.h"
 #include "run_setup.h"
@@ -106,11 +107,13 @@ class Session {
     std::vector<int> channelLayers_;
     quant::Calibration calibration_ = quant::Calibration::Ema;
     std::optional<CollapseMonitor> collapse_;
+    std::optional<EtaModel> eta_;
     quant::RoundingTracker rounding_;
     at::Tensor realProbe_;  // the first evaluation images, for the layer-by-layer comparison
     int64_t resumedAt_ = 0;
     Clock::time_point loopStart_;
     bool boundaryDue_ = false, cappedLogged_ = false;
+    int64_t warmupIterations_ = 0;  // run by this process
 };
 
 void Session::prepare() {
@@ -148,6 +151,21 @@ void Session::prepare() {
     const method::ArchitectureSearch* search = pipeline_->generator().search();
     searchSteps_ = search ? search->searchEpochs() * c_.scheduleIterations : 0;
     total_ = searchSteps_ + c_.scheduleEpochs * c_.scheduleIterations;
+    calibration_ = calibration(c_);
+    EtaModel::Schedule schedule;
+    schedule.searchSteps = searchSteps_;
+    schedule.epochs = c_.scheduleEpochs;
+    schedule.iterations = c_.scheduleIterations;
+    schedule.warmupEpochs = c_.scheduleWarmupEpochs;
+    schedule.ptqBaseline = evalData_.has_value() && summary_.ptqTop1 < 0;
+    schedule.calibrationBatches = c_.quantCalibrationBatches;
+    for (int64_t e = 0; e < c_.scheduleEpochs; ++e) {
+        schedule.evaluatedEpochs.push_back(
+            evalData_.has_value() && (e >= c_.scheduleEvalFromEpoch || e + 1 == c_.scheduleEpochs));
+        schedule.calibratedEpochs.push_back(e < c_.scheduleCalibrationEpochs &&
+                                            calibration_ != quant::Calibration::Ema);
+    }
+    eta_.emplace(std::move(schedule));
     const std::string device = pipeline_->device().str();
     out_.onStart("# " + versionString() + "\n# model: " + teacher_->path() + "\n# model sha256: " +
                      modelSha_ + "\n# device: " + device + "\n" + configYaml_,
@@ -161,10 +179,11 @@ void Session::prepare() {
         log("resumed at iteration " + std::to_string(step_));
     collapse_.emplace(pipeline_->classes(), c_.generatorBatchSize);
     if (evalData_ && summary_.fpTop1 < 0) {
-        summary_.fpTop1 = evaluate(false).top1;
+        const auto r = evaluate(false);
+        summary_.fpTop1 = r.top1;
+        eta_->teacherEvaluation(r.seconds);
         out_.onBaseline("fp", summary_.fpTop1);
     }
-    calibration_ = calibration(c_);
 }
 
 // Each kind of warning once per run, a resumed run included.
@@ -221,9 +240,12 @@ bool Session::stopRequested() {
 }
 
 void Session::saveCheckpoint() {
+    const auto t0 = Clock::now();
     if (!files_.checkpoint.empty())
         writeCheckpoint(files_.checkpoint, configYaml_, modelSha_, *pipeline_, step_, summary_,
                         wallBefore_ + seconds(start_));
+    if (eta_)
+        eta_->checkpoint(seconds(t0));
 }
 
 data::EvalResult Session::evaluate(bool student) {
@@ -238,7 +260,10 @@ data::EvalResult Session::evaluate(bool student) {
 void Session::ptqBaseline() {
     if (!evalData_ || summary_.ptqTop1 >= 0)
         return;
-    summary_.ptqTop1 = evaluate(true).top1;
+    const auto r = evaluate(true);
+    summary_.ptqTop1 = r.top1;
+    eta_->studentEvaluation(r.seconds);
+    eta_->ptqDone();
     out_.onBaseline("ptq", summary_.ptqTop1);
 }
 
@@ -249,6 +274,7 @@ void Session::calibrateFromFixedSet() {
     pipeline_->calibrateActivations(c_.quantCalibrationBatches, calibration_,
                                     static_cast<uint64_t>(c_.seed) + 0x9E3779B97F4A7C15ULL);
     char secs[32];
+    eta_->calibration(seconds(t0));
     std::snprintf(secs, sizeof secs, "%.1f", seconds(t0));
     log("activation ranges set from " + std::to_string(c_.quantCalibrationBatches) +
         " generator batches (" + choiceName(c_.quantCalibration) + ", " + secs + " s)");
@@ -285,6 +311,7 @@ void Session::searchArchitecture() {
              ++it, ++step_) {
             if ((cancelled_ = stopRequested()))
                 break;
+            const auto t0 = Clock::now();
             const auto s = pipeline_->searchStep(c_.generatorLr, epoch);
             if (!std::isfinite(s.generatorLoss))
                 diverged("the architecture search diverged at iteration " +
@@ -294,6 +321,7 @@ void Session::searchArchitecture() {
             is.lrGenerator = c_.generatorLr;
             is.iterationsPerSecond =
                 static_cast<double>(step_ + 1 - resumedAt) / seconds(searchStart);
+            is.etaSeconds = eta_->remaining(step_ + 1);
             out_.onIteration(is);
             if (step_ % 10 == 0 || step_ + 1 == searchSteps_)
                 out_.onArchitecture(architectureStats(*pipeline_, step_, tau));
@@ -302,6 +330,7 @@ void Session::searchArchitecture() {
                                        teacher_->params()));
             if (step_ % c_.outputSampleEvery == 0)
                 out_.onSamples(sampleBatch(*pipeline_, meta_, step_));
+            eta_->iteration(EtaModel::Phase::Search, seconds(t0), s.generatorSeconds);
         }
         summary_.iterations = step_;
         if (!cancelled_ && step_ == searchSteps_) {
@@ -377,6 +406,7 @@ void Session::trainIteration(int64_t epoch, int64_t it, bool trainStudent, bool 
     const double lrS =
         multistepLr(c_.studentLr, epoch, c_.scheduleLrMilestones, c_.scheduleLrGamma);
     const bool calibrate = calibrationEpoch && calibration_ == quant::Calibration::Ema;
+    const auto t0 = Clock::now();
     const auto s = pipeline_->step(trainStudent, calibrate, lrG, lrS);
     if (!std::isfinite(s.generatorLoss) || (s.studentTrained && !std::isfinite(s.studentLoss)))
         diverged("the run diverged at iteration " + std::to_string(step_ + 1) +
@@ -393,10 +423,16 @@ void Session::trainIteration(int64_t epoch, int64_t it, bool trainStudent, bool 
     is.lrStudent = trainStudent ? lrS : 0.0;
     is.iterationsPerSecond = static_cast<double>(step_ + 1 - resumedAt_) / seconds(loopStart_);
     is.studentMs = 1e3 * s.studentSeconds;
+    is.etaSeconds = eta_->remaining(step_ + 1);
     out_.onIteration(is);
     if (s.studentTrained)
         reportRounding(s);
     reportViews(s);
+    eta_->iteration(trainStudent ? EtaModel::Phase::Student : EtaModel::Phase::Warmup, seconds(t0),
+                    s.generatorSeconds);
+    // Once, after a few warm-up iterations: what a student step will cost, for the ETA.
+    if (!trainStudent && ++warmupIterations_ == 3 && c_.scheduleEpochs > c_.scheduleWarmupEpochs)
+        eta_->studentPass(pipeline_->timeStudentPass());
 }
 
 void Session::reportRounding(const method::StepStats&) {
@@ -464,12 +500,14 @@ void Session::reportBoundary() {
 }
 
 void Session::evaluateEpoch(int64_t epoch) {
+    const auto t0 = Clock::now();
     const auto r = evaluate(true);
     summary_.lastTop1 = r.top1;
     summary_.bestTop1 = std::max(summary_.bestTop1, r.top1);
     out_.onEval({epoch, step_, r.top1, r.top5, summary_.bestTop1, r.seconds});
     if (c_.outputLayersEvery > 0 && realProbe_.defined())
         out_.onLayers(layerStats(pipeline_->probeLayers(realProbe_), step_ - 1, "real"));
+    eta_->studentEvaluation(seconds(t0));
 }
 
 void Session::complete() {

@@ -11,6 +11,7 @@
 #include "core/data/evaluator.h"
 #include "core/model/model.h"
 #include "core/run/demo_teacher.h"
+#include "core/run/eta.h"
 #include "core/run/experiment_config.h"
 #include "core/run/run_directory.h"
 #include "core/run/trainer.h"
@@ -444,4 +445,59 @@ TEST(Trainer, AnAutoReconSearchResumesBeforeAndAfterItsDerivation) {
         EXPECT_EQ(rowsWithoutTimes(parts + "/metrics.csv", {13, 14, 15}),
                   rowsWithoutTimes(whole + "/metrics.csv", {13, 14, 15}));
     }
+}
+
+// The ETA models the phases ahead: before any student iteration it estimates one from the
+// warm-up's (iteration plus a share of the generator step), adds the evaluations, calibrations
+// and checkpoints still due, and once the student phase is measured it is exact for constant
+// costs.
+TEST(Eta, ModelsWarmupStudentEvaluationsAndCheckpoints) {
+    using dfq::run::EtaModel;
+    EtaModel::Schedule s;
+    s.epochs = 4;
+    s.iterations = 10;
+    s.warmupEpochs = 1;
+    s.evaluatedEpochs = {true, true, true, true};
+    s.ptqBaseline = true;
+    s.calibratedEpochs = {true, false, false, false};
+    s.calibrationBatches = 8;
+    EtaModel eta(s);
+    EXPECT_EQ(eta.remaining(0), -1);  // nothing measured yet
+    eta.teacherEvaluation(2.0);
+    // Warm-up: 1 s per iteration, 0.5 s of it the generator step.
+    for (int i = 0; i < 5; ++i)
+        eta.iteration(EtaModel::Phase::Warmup, 1.0, 0.5);
+    // Left after step 5: 5 warm-up iterations, 30 student ones at 1 + 0.45 * 0.5, five student
+    // evaluations (4 epochs and the PTQ baseline) at 1.3 x the teacher's, one calibration of 8
+    // batches at half a warm-up iteration each.
+    const double student = 1.0 + EtaModel::kStudentShare * 0.5;
+    const double eval = EtaModel::kStudentEvalFactor * 2.0;
+    EXPECT_NEAR(eta.remaining(5), 5 * 1.0 + 30 * student + 5 * eval + 4.0, 1e-9);
+    // A trial student pass replaces the share.
+    eta.studentPass(0.75);
+    EXPECT_NEAR(eta.remaining(5), 5 * 1.0 + 30 * 1.75 + 5 * eval + 4.0, 1e-9);
+    eta.calibration(3.0);
+    eta.checkpoint(0.25);
+    eta.studentEvaluation(3.0);
+    eta.ptqDone();
+    for (int i = 0; i < 3; ++i)
+        eta.iteration(EtaModel::Phase::Student, 2.0, 0.5);
+    // At step 13 (epoch 1): 27 student iterations at 2 s, evaluations and checkpoints of epochs
+    // 1..3, no calibration left.
+    EXPECT_NEAR(eta.remaining(13), 27 * 2.0 + 3 * 3.0 + 3 * 0.25, 1e-9);
+    EXPECT_NEAR(eta.remaining(40), 0.0, 1e-9);
+}
+
+// An architecture search comes first; the warm-up's cost is taken from it until measured.
+TEST(Eta, SearchStepsComeFirst) {
+    using dfq::run::EtaModel;
+    EtaModel::Schedule s;
+    s.searchSteps = 20;
+    s.epochs = 2;
+    s.iterations = 10;
+    s.warmupEpochs = 1;
+    EtaModel eta(s);
+    eta.iteration(EtaModel::Phase::Search, 0.5, 0.5);
+    EXPECT_NEAR(eta.remaining(10), 10 * 0.5 + 10 * 0.5 + 10 * (0.5 + EtaModel::kStudentShare * 0.5),
+                1e-9);
 }
