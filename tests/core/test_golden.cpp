@@ -3,7 +3,7 @@
 // the traces committed under tests/golden/. A change that should not move a number (a
 // refactor) is checked with DFQ_GOLDEN_EXACT=1 on the machine that recorded the traces: every
 // number bit for bit. By default the numbers agree within 1 % (relative, 0.01 absolute below 1),
-// which other CPUs' kernels keep over these few iterations, so the traces hold on any machine.
+// which absorbs small rounding differences but not every last-bit change (tests/golden/README.md).
 // DFQ_GOLDEN_RECORD=1 rewrites the traces (tests/golden/README.md).
 #include <gtest/gtest.h>
 
