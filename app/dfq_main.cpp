@@ -160,8 +160,9 @@ int runInfo(const std::string& modelArg, const std::vector<int64_t>& inputShape,
     std::printf("Layers      %d quantizable (conv/linear), %d BatchNorm\n", quantCount, bnCount);
     if (!model.hasBatchNorm())
         std::printf("Note        no BatchNorm layers: the BN-statistics loss is unavailable\n");
-    std::printf("Compute     CPU %d threads, bfloat16 %s; CUDA %s\n", at::get_num_threads(),
-                dfq::cpuBf16Support().describe().c_str(),
+    const int threads = at::get_num_threads();
+    std::printf("Compute     CPU %d thread%s, bfloat16 %s; CUDA %s\n", threads,
+                threads == 1 ? "" : "s", dfq::cpuBf16Support().describe().c_str(),
                 dfq::cudaAvailable() ? "available" : "not available");
     std::printf("\n%-32s %-20s %-14s %-12s %9s %9s %-5s %s\n", "layer", "kind", "weight", "output",
                 "params", "MACs", "quant", "BN running mean / var (avg)");

@@ -66,11 +66,10 @@ c10::ScalarType computeType(const std::string& precision, c10::Device device,
         if (device.is_cpu()) {
             if (!cpu.native())
                 throw Error(
-                    "precision: bf16 needs native bfloat16 on the CPU (AVX512-BF16 or "
-                    "AMX-BF16); this CPU's is " +
+                    "precision: bf16 needs a CPU with native bfloat16 (AVX512-BF16 or "
+                    "AMX-BF16); this CPU's bfloat16 is " +
                     cpu.describe() +
-                    ", where bf16 would be emulated and slower than fp32. Use "
-                    "precision: fp32, or a GPU");
+                    " and would be emulated, slower than fp32. Use precision: fp32, or a GPU");
         }
         return c10::ScalarType::BFloat16;
     }

@@ -112,7 +112,7 @@ TEST(Workbench, TheFormShowsAndReturnsEveryKeyItEdits) {
         "first_last: 8bit, weight_range: mse, calibration: minmax, calibration_batches: 7}\n"
         "schedule: {epochs: 9, iterations: 11, warmup_epochs: 2, calibration_epochs: 2, "
         "lr_milestones: [5]}\ngenerator: {batch_size: 48, lr: 0.002}\nstudent: {lr: 3e-05}\n"
-        "seed: 17\ndevice: cpu\nmethod: {generator: qimera, student: ait}\n"
+        "seed: 17\ndevice: cpu\nprecision: bf16\nmethod: {generator: qimera, student: ait}\n"
         "qimera: {superpose_prob: 0.7, labels_per_sample: 3, embedding_init: random, "
         "mapping: false}\n",
         "test", {});
@@ -126,6 +126,7 @@ TEST(Workbench, TheFormShowsAndReturnsEveryKeyItEdits) {
     EXPECT_EQ(out.quantCalibration, dfq::run::CalibrationChoice::MinMax);
     EXPECT_EQ(out.quantCalibrationBatches, 7);
     EXPECT_EQ(out.studentLr, 3e-05);
+    EXPECT_EQ(out.precision, dfq::run::PrecisionChoice::Bf16);
 }
 
 // Whether the form shows the row labelled `label`.
@@ -146,8 +147,13 @@ TEST(Workbench, TheFormShowsARecipesKeysOnlyWhileItIsChosenAndFitsTheWindow) {
     QApplication::processEvents();
     dfq::ui::ExperimentForm* form = w.form();
     // The recipe choices are the registry's, the sections are titled.
-    auto* generator = form->findChildren<QComboBox*>().at(1);
+    QComboBox* generator = nullptr;
+    for (auto* c : form->findChildren<QComboBox*>())
+        if (c->findText("gdfq") >= 0 && !generator)
+            generator = c;
+    ASSERT_NE(generator, nullptr);
     EXPECT_GE(generator->count(), 3);
+    EXPECT_GE(generator->findText("qimera"), 0);
     EXPECT_TRUE(rowShown(form, "<b>Quantization</b>"));
     EXPECT_FALSE(rowShown(form, "Boundary-batch probability"));
     EXPECT_FALSE(rowShown(form, "Architecture"));
