@@ -158,7 +158,9 @@ torch::Tensor AutoReconGeneratorImpl::forward(const torch::Tensor& z, const torc
             sum = sum + t;
     };
     for (int c = 0; c < 3; ++c) {
-        const torch::Tensor p = project_[c]->forward(zs[c]).view({b, ch, initH_ << c, initW_ << c});
+        torch::Tensor p = project_[c]->forward(zs[c]).view({b, ch, initH_ << c, initW_ << c});
+        if (options_.channelsLast)
+            p = p.contiguous(at::MemoryFormat::ChannelsLast);
         x = c == 0 ? p : x + p;
         const torch::Tensor n0 = upEdge(2 * c, x, labels), n1 = upEdge(2 * c + 1, x, labels);
         // While searching, every edge draws its own Gumbel noise, so the edges run in a fixed

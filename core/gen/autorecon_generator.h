@@ -30,6 +30,8 @@ struct AutoReconGeneratorOptions {
     // Otherwise each edge is the architecture's single choice.
     bool search = false;
     AutoReconArch arch;
+    // The feature maps in channels-last memory format (NHWC), as in GdfqGeneratorOptions.
+    bool channelsLast = true;
 };
 
 class AutoReconGeneratorImpl : public GeneratorBase {
