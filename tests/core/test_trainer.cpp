@@ -447,16 +447,26 @@ TEST(Trainer, AnAutoReconSearchResumesBeforeAndAfterItsDerivation) {
     }
 }
 
+namespace {
+
+// A schedule of `epochs` x `iterations`, the first `warmup` epochs without the student.
+dfq::run::EtaModel::Schedule etaSchedule(int64_t epochs, int64_t iterations, int64_t warmup) {
+    dfq::run::EtaModel::Schedule s;
+    s.epochs = epochs;
+    s.iterations = iterations;
+    s.warmupEpochs = warmup;
+    return s;
+}
+
+}  // namespace
+
 // The ETA models the phases ahead: before any student iteration it estimates one from the
 // warm-up's (iteration plus a share of the generator step), adds the evaluations, calibrations
 // and checkpoints still due, and once the student phase is measured it is exact for constant
 // costs.
 TEST(Eta, ModelsWarmupStudentEvaluationsAndCheckpoints) {
     using dfq::run::EtaModel;
-    EtaModel::Schedule s;
-    s.epochs = 4;
-    s.iterations = 10;
-    s.warmupEpochs = 1;
+    EtaModel::Schedule s = etaSchedule(4, 10, 1);
     s.evaluatedEpochs = {true, true, true, true};
     s.ptqBaseline = true;
     s.calibratedEpochs = {true, false, false, false};
@@ -491,11 +501,8 @@ TEST(Eta, ModelsWarmupStudentEvaluationsAndCheckpoints) {
 // An architecture search comes first; the warm-up's cost is taken from it until measured.
 TEST(Eta, SearchStepsComeFirst) {
     using dfq::run::EtaModel;
-    EtaModel::Schedule s;
+    EtaModel::Schedule s = etaSchedule(2, 10, 1);
     s.searchSteps = 20;
-    s.epochs = 2;
-    s.iterations = 10;
-    s.warmupEpochs = 1;
     EtaModel eta(s);
     eta.iteration(EtaModel::Phase::Search, 0.5, 0.5);
     EXPECT_NEAR(eta.remaining(10), 10 * 0.5 + 10 * 0.5 + 10 * (0.5 + EtaModel::kStudentShare * 0.5),
