@@ -751,3 +751,30 @@ TEST(Precision, Bf16StepKeepsFp32LossesAndStatistics) {
     EXPECT_LT((images[1] - images[0]).abs().mean().item<double>(), 0.05);
     EXPECT_LT((images[1] - images[0]).abs().max().item<double>(), 0.5);
 }
+
+// The ETA's trial student pass leaves the run as it was: the same steps with and without it
+// report the same numbers, bit for bit, and the student's gradients are not touched.
+TEST(Pipeline, TheTrialStudentPassChangesNothing) {
+    auto teacher = dfq::model::Model::load(dfq::run::demoTeacherPath());
+    std::vector<std::vector<double>> losses;
+    for (const bool trial : {false, true}) {
+        at::manual_seed(4);
+        auto p =
+            dfq::test::pipelineFor(teacher, {"generator.batch_size=16", "generator.channels=16"});
+        std::vector<double> l;
+        for (int i = 0; i < 4; ++i) {
+            if (trial && i == 2) {
+                EXPECT_GT(p->timeStudentPass(), 0.0);
+                const auto& store = p->studentParams();
+                for (size_t k = 0; k < store.size(); ++k) {
+                    const at::Tensor g = store.tensor(k).grad();
+                    EXPECT_FALSE(g.defined() && g.abs().sum().item<double>() > 0);
+                }
+            }
+            const auto s = p->step(i >= 2, i < 2, 1e-3, 1e-4);
+            l.insert(l.end(), {s.generatorLoss, s.generatorBns, s.studentLoss});
+        }
+        losses.push_back(l);
+    }
+    EXPECT_EQ(losses[0], losses[1]);
+}
