@@ -1,5 +1,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/nn/functional/conv.h>
+#include <torch/nn/functional/upsampling.h>
 #include <torch/nn/modules/batchnorm.h>
 
 #include <chrono>
@@ -182,6 +185,35 @@ TEST(GdfqGenerator, LabelsCondition) {
         at::Tensor z = at::randn({1, 100}).repeat({2, 1});
         at::Tensor x = g->forward(z, at::tensor({0, 1}, at::kLong));
         EXPECT_GT((x[0] - x[1]).abs().max().item<double>(), 1e-3) << imagenet;
+    }
+}
+
+// The generator's convolutions after an upsampling are computed at the low resolution: the
+// same values and gradients (input, weight, bias) as conv2d(upsample_nearest_2x(x)), for NCHW
+// and channels-last inputs and sizes that are not square.
+TEST(GdfqGenerator, ConvolutionAfterUpsamplingAtTheLowResolutionIsTheSame) {
+    namespace F = torch::nn::functional;
+    at::manual_seed(6);
+    for (const bool channelsLast : {false, true}) {
+        at::Tensor x = at::randn({3, 5, 4, 7}, at::kDouble);
+        if (channelsLast)
+            x = x.contiguous(at::MemoryFormat::ChannelsLast);
+        x.requires_grad_(true);
+        const at::Tensor w = at::randn({6, 5, 3, 3}, at::kDouble).requires_grad_(true);
+        const at::Tensor b = at::randn({6}, at::kDouble).requires_grad_(true);
+        const at::Tensor up = F::interpolate(x, F::InterpolateFuncOptions()
+                                                    .scale_factor(std::vector<double>{2.0, 2.0})
+                                                    .mode(torch::kNearest));
+        const at::Tensor want = F::conv2d(up, w, F::Conv2dFuncOptions().padding(1).bias(b));
+        const at::Tensor got = dfq::gen::upsampledConv3x3(x, w, b);
+        ASSERT_EQ(got.sizes(), want.sizes());
+        EXPECT_TRUE(got.is_contiguous(at::MemoryFormat::ChannelsLast));
+        EXPECT_LT((got - want).abs().max().item<double>(), 1e-12);
+        const at::Tensor g = at::randn_like(want);
+        const auto gw = torch::autograd::grad({want}, {x, w, b}, {g});
+        const auto gg = torch::autograd::grad({got}, {x, w, b}, {g});
+        for (size_t i = 0; i < 3; ++i)
+            EXPECT_LT((gw[i] - gg[i]).abs().max().item<double>(), 1e-11) << i;
     }
 }
 
