@@ -52,11 +52,12 @@ const std::vector<KeySpec>& schema() {
          2147483647.0},
         {"device", &C::device, "Where to train."},
         {"precision", &C::precision,
-         "Floating-point type of the generator, teacher and student passes during training: "
-         "fp32 (the reference's numerics) or bf16 (autocast: convolutions and matrix products "
-         "in bfloat16; losses, BatchNorm statistics, quantizer ranges, rounding statistics and "
-         "evaluation stay fp32). bf16 runs on a GPU, or on a CPU with native bfloat16 "
-         "(AVX512-BF16 or AMX-BF16), and is refused elsewhere."},
+         "Floating-point type of the generator step (the generator's and the teacher's passes) "
+         "during training: fp32 (the reference's numerics) or bf16 (autocast: convolutions and "
+         "matrix products in bfloat16; losses and the BatchNorm statistics stay fp32). The "
+         "student step, the quantizers, calibration and evaluation are fp32 either way. bf16 "
+         "runs on a GPU, or on a CPU with native bfloat16 (AVX512-BF16 or AMX-BF16), and is "
+         "refused elsewhere."},
         {"model.path", &C::modelPath,
          "TorchScript file of the pretrained teacher, or `demo` for the built-in Fashion-MNIST "
          "teacher."},
