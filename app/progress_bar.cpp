@@ -42,10 +42,10 @@ void ProgressBar::update(int64_t done, int64_t total, const std::string& extra,
     lastDecile_ = decile;
     const double rate = elapsed > 0 ? static_cast<double>(done - alreadyDone_) / elapsed : 0.0;
     std::string eta = "?";
-    if (done >= total)
-        eta = formatDuration(0);
-    else if (etaSeconds)
+    if (etaSeconds)  // the caller's, which may still count work after the last step
         eta = *etaSeconds >= 0 ? formatDuration(*etaSeconds) : "?";
+    else if (done >= total)
+        eta = formatDuration(0);
     else if (rate > 0)
         eta = formatDuration(static_cast<double>(total - done) / rate);
     constexpr int kWidth = 28;

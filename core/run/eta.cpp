@@ -86,9 +86,12 @@ double EtaModel::remaining(int64_t step) const {
     left += static_cast<double>(warmupLeft) * iterationCost(Phase::Warmup);
     left += static_cast<double>(studentLeft) * iterationCost(Phase::Student);
 
-    // What ends each epoch still ahead (the current one included): evaluation, calibration,
-    // checkpoint.
-    const int64_t firstEpoch = s_.iterations > 0 ? trainStep / s_.iterations : s_.epochs;
+    // What ends each epoch still ahead: evaluation, calibration, checkpoint. The epoch of the
+    // iteration just run is one of them, also when that was its last iteration: its end comes
+    // after it.
+    const int64_t firstEpoch = s_.iterations <= 0 ? s_.epochs
+                               : trainStep > 0    ? (trainStep - 1) / s_.iterations
+                                                  : 0;
     const double evalCost = !studentEval_.empty() ? studentEval_.mean()
                             : teacherEval_ >= 0   ? kStudentEvalFactor * teacherEval_
                                                   : 0;

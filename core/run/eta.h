@@ -42,7 +42,7 @@ class EtaModel {
     void ptqDone() { ptqDone_ = true; }
 
     // Seconds left when the next iteration to run is global step `step` (0-based, search steps
-    // first); -1 while nothing has been measured.
+    // first), the end of the epoch of step - 1 included; -1 while nothing has been measured.
     double remaining(int64_t step) const;
 
     // Without a trial student pass, a student iteration costs a warm-up iteration plus this

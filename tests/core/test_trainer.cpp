@@ -495,7 +495,10 @@ TEST(Eta, ModelsWarmupStudentEvaluationsAndCheckpoints) {
     // At step 13 (epoch 1): 27 student iterations at 2 s, evaluations and checkpoints of epochs
     // 1..3, no calibration left.
     EXPECT_NEAR(eta.remaining(13), 27 * 2.0 + 3 * 3.0 + 3 * 0.25, 1e-9);
-    EXPECT_NEAR(eta.remaining(40), 0.0, 1e-9);
+    // After the last iteration of an epoch, that epoch's evaluation and checkpoint are still
+    // ahead; after the run's last, only those.
+    EXPECT_NEAR(eta.remaining(20), 20 * 2.0 + 3 * 3.0 + 3 * 0.25, 1e-9);  // epochs 1, 2, 3
+    EXPECT_NEAR(eta.remaining(40), 3.0 + 0.25, 1e-9);
 }
 
 // An architecture search comes first; the warm-up's cost is taken from it until measured.
