@@ -70,13 +70,23 @@ using Pixels = std::unique_ptr<stbi_uc, decltype(&stbi_image_free)>;
 // a header claiming more would have the decoder allocate gigabytes.
 constexpr int kMaxSide = 16384;
 
-// Refuses a file whose header claims an image too large to decode (whatever it holds after).
-void checkSize(const std::string& file) {
-    int w = 0, h = 0, stored = 0;
-    if (stbi_info(file.c_str(), &w, &h, &stored) && (w > kMaxSide || h > kMaxSide))
+// Refuses an image of w x h pixels that is empty or too large to decode (the decoder accepts a
+// header claiming 0x0, and would allocate gigabytes for one claiming 100000x100000).
+void checkSides(const std::string& file, int w, int h) {
+    if (w <= 0 || h <= 0)
+        throw Error(file + ": the image is " + std::to_string(w) + "x" + std::to_string(h) +
+                    " pixels; it holds no pixels");
+    if (w > kMaxSide || h > kMaxSide)
         throw Error(file + ": a " + std::to_string(w) + "x" + std::to_string(h) +
                     " image is larger than " + std::to_string(kMaxSide) +
                     " pixels a side; it is not decoded");
+}
+
+// Refuses a file whose header claims an image that checkSides refuses (whatever it holds after).
+void checkSize(const std::string& file) {
+    int w = 0, h = 0, stored = 0;
+    if (stbi_info(file.c_str(), &w, &h, &stored))
+        checkSides(file, w, h);
 }
 
 // Decodes, resizes and crops one image into out ([C, H, W] uint8).
@@ -88,6 +98,7 @@ void loadInto(const Item& item, at::Tensor out, bool fit) {
     Pixels decoded(stbi_load(item.file.c_str(), &w, &h, &stored, channels), &stbi_image_free);
     if (!decoded)
         throw Error(item.file + ": cannot decode image: " + stbi_failure_reason());
+    checkSides(item.file, w, h);
     if (!fit) {
         if (h != height || w != width)
             throw Error(item.file + ": " + std::to_string(w) + "x" + std::to_string(h) +
@@ -101,6 +112,12 @@ void loadInto(const Item& item, at::Tensor out, bool fit) {
     const auto coverW =
         static_cast<int64_t>(std::lround(static_cast<double>(width) / kCropFraction));
     const double scale = std::max(static_cast<double>(coverH) / h, static_cast<double>(coverW) / w);
+    // A sliver (1x5000) would be stretched to gigabytes along its long side.
+    if (h * scale > kMaxSide || w * scale > kMaxSide)
+        throw Error(item.file + ": covering " + std::to_string(width) + "x" +
+                    std::to_string(height) + " would resize this " + std::to_string(w) + "x" +
+                    std::to_string(h) + " image to more than " + std::to_string(kMaxSide) +
+                    " pixels a side; crop it first");
     // The side that sets the scale gets exactly its cover size, the other one is truncated like
     // torchvision's Resize does.
     const int newH = static_cast<int>(std::max(coverH, static_cast<int64_t>(h * scale)));
@@ -125,9 +142,11 @@ void loadInto(const Item& item, at::Tensor out, bool fit) {
 Dataset readImageFolder(const std::string& root, const std::vector<int64_t>& targetShape) {
     const bool fit = !targetShape.empty();
     if (fit && (targetShape.size() != 3 || (targetShape[0] != 1 && targetShape[0] != 3) ||
-                targetShape[1] <= 0 || targetShape[2] <= 0))
+                targetShape[1] <= 0 || targetShape[2] <= 0 || targetShape[1] > kMaxSide ||
+                targetShape[2] > kMaxSide))
         throw Error(root + ": the target shape " + c10::str(at::IntArrayRef(targetShape)) +
-                    " is not [C, H, W] with C = 1 (gray) or 3 (RGB)");
+                    " is not [C, H, W] with C = 1 (gray) or 3 (RGB) and sides of 1 to " +
+                    std::to_string(kMaxSide) + " pixels");
     Dataset data;
     const std::vector<Item> items = listImages(root, data.classNames);
     std::vector<int64_t> shape = targetShape;

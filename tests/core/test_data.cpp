@@ -510,6 +510,25 @@ TEST(ImageFolderReader, EmptyFoldersAreErrors) {
                    {root + "/cat: class folder holds no PNG or JPEG files"});
 }
 
+TEST(ImageFolderReader, EmptyAndSliverImagesAreRefused) {
+    // The decoder returns a 0x0 image for a PPM header whose sides are not numbers.
+    const std::string root = tempDir() + "/odd";
+    fs::create_directories(root + "/a");
+    std::ofstream(root + "/a/empty.png", std::ios::binary) << "P6NG\r\n\x1a\n";
+    for (const std::vector<int64_t>& shape : {std::vector<int64_t>{}, {3, 8, 8}})
+        expectContains(errorOf([&] { readImageFolder(root, shape); }),
+                       {root + "/a/empty.png: the image is 0x0 pixels; it holds no pixels"});
+    fs::remove(root + "/a/empty.png");
+    // Covering 224x224 scales the 1-pixel side to 256, so the 200-pixel side to 51200.
+    writeSolid(root + "/a/wide.png", 200, 1, {1, 2, 3});
+    expectContains(errorOf([&] {
+                       readImageFolder(root, {3, 224, 224});
+                   }),
+                   {root + "/a/wide.png: covering 224x224 would resize this 200x1 image to more "
+                           "than 16384 pixels a side; crop it first"});
+    EXPECT_EQ(readImageFolder(root, {3, 8, 8}).images.sizes(), (std::vector<int64_t>{1, 3, 8, 8}));
+}
+
 TEST(ImageFolderReader, BadTargetShape) {
     expectContains(errorOf([] {
                        readImageFolder(writeImageFolder(), {2, 8, 8});
