@@ -70,21 +70,28 @@ double EtaModel::iterationCost(Phase phase) const {
 }
 
 double EtaModel::remaining(int64_t step) const {
-    const double searchCost = iterationCost(Phase::Search);
-    if (searchCost < 0)
-        return -1;
-    double left = 0;
-    // Iterations.
+    // Iterations. A phase's cost is needed only while it has iterations left (a run without
+    // warm-up measures no warm-up iteration).
     const int64_t searchLeft = std::max<int64_t>(0, s_.searchSteps - step);
-    left += static_cast<double>(searchLeft) * searchCost;
     const int64_t trainStep = std::max<int64_t>(0, step - s_.searchSteps);
     const int64_t warmupSteps = s_.warmupEpochs * s_.iterations;
     const int64_t totalSteps = s_.epochs * s_.iterations;
     const int64_t warmupLeft = std::max<int64_t>(0, std::min(warmupSteps, totalSteps) - trainStep);
     const int64_t studentLeft =
         std::max<int64_t>(0, totalSteps - std::max(trainStep, std::min(warmupSteps, totalSteps)));
-    left += static_cast<double>(warmupLeft) * iterationCost(Phase::Warmup);
-    left += static_cast<double>(studentLeft) * iterationCost(Phase::Student);
+    double left = 0;
+    const std::pair<Phase, int64_t> phases[] = {
+        {Phase::Search, searchLeft}, {Phase::Warmup, warmupLeft}, {Phase::Student, studentLeft}};
+    for (const auto& [phase, count] : phases) {
+        if (count == 0)
+            continue;
+        const double cost = iterationCost(phase);
+        if (cost < 0)
+            return -1;
+        left += static_cast<double>(count) * cost;
+    }
+    if (search_.empty() && warmup_.empty() && student_.empty())
+        return -1;
 
     // What ends each epoch still ahead: evaluation, calibration, checkpoint. The epoch of the
     // iteration just run is one of them, also when that was its last iteration: its end comes
@@ -95,10 +102,10 @@ double EtaModel::remaining(int64_t step) const {
     const double evalCost = !studentEval_.empty() ? studentEval_.mean()
                             : teacherEval_ >= 0   ? kStudentEvalFactor * teacherEval_
                                                   : 0;
-    const double calibrationCost =
-        !calibrationCost_.empty()
-            ? calibrationCost_.mean()
-            : 0.5 * static_cast<double>(s_.calibrationBatches) * iterationCost(Phase::Warmup);
+    const double calibrationCost = !calibrationCost_.empty()
+                                       ? calibrationCost_.mean()
+                                       : 0.5 * static_cast<double>(s_.calibrationBatches) *
+                                             std::max(0.0, iterationCost(Phase::Warmup));
     const double checkpointCost = checkpointCost_.mean();
     for (int64_t e = firstEpoch; e < s_.epochs; ++e) {
         const auto idx = static_cast<size_t>(e);

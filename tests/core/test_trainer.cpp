@@ -501,6 +501,19 @@ TEST(Eta, ModelsWarmupStudentEvaluationsAndCheckpoints) {
     EXPECT_NEAR(eta.remaining(40), 3.0 + 0.25, 1e-9);
 }
 
+// Without warm-up (and search) the first student iteration is enough.
+TEST(Eta, RunsWithoutWarmup) {
+    using dfq::run::EtaModel;
+    EtaModel::Schedule s = etaSchedule(2, 10, 0);
+    s.evaluatedEpochs = {true, true};
+    EtaModel eta(s);
+    EXPECT_EQ(eta.remaining(0), -1);
+    eta.iteration(EtaModel::Phase::Student, 2.0, 1.0);
+    eta.teacherEvaluation(1.0);
+    EXPECT_NEAR(eta.remaining(1), 19 * 2.0 + 2 * EtaModel::kStudentEvalFactor, 1e-9);
+    EXPECT_NEAR(eta.remaining(20), EtaModel::kStudentEvalFactor, 1e-9);
+}
+
 // An architecture search comes first; the warm-up's cost is taken from it until measured.
 TEST(Eta, SearchStepsComeFirst) {
     using dfq::run::EtaModel;
