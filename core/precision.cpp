@@ -2,6 +2,7 @@
 
 #include <ATen/Context.h>
 #include <ATen/autocast_mode.h>
+#include <torch/version.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -76,12 +77,45 @@ c10::ScalarType computeType(const std::string& precision, c10::Device device,
     throw Error("precision: '" + precision + "' is not one of fp32, bf16");
 }
 
+namespace {
+
+// LibTorch 2.4 replaced the per-device autocast calls (is_enabled, is_cpu_enabled,
+// set_autocast_gpu_dtype ...) by calls that take the device type; later versions drop the old ones.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+bool autocastEnabled(c10::DeviceType d) {
+    return at::autocast::is_autocast_enabled(d);
+}
+c10::ScalarType autocastType(c10::DeviceType d) {
+    return at::autocast::get_autocast_dtype(d);
+}
+void setAutocast(c10::DeviceType d, bool enabled, c10::ScalarType type) {
+    at::autocast::set_autocast_dtype(d, type);
+    at::autocast::set_autocast_enabled(d, enabled);
+}
+#else
+bool autocastEnabled(c10::DeviceType d) {
+    return d == c10::kCUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+}
+c10::ScalarType autocastType(c10::DeviceType d) {
+    return d == c10::kCUDA ? at::autocast::get_autocast_gpu_dtype()
+                           : at::autocast::get_autocast_cpu_dtype();
+}
+void setAutocast(c10::DeviceType d, bool enabled, c10::ScalarType type) {
+    if (d == c10::kCUDA) {
+        at::autocast::set_autocast_gpu_dtype(type);
+        at::autocast::set_enabled(enabled);
+    } else {
+        at::autocast::set_autocast_cpu_dtype(type);
+        at::autocast::set_cpu_enabled(enabled);
+    }
+}
+#endif
+
+}  // namespace
+
 c10::ScalarType activeAutocastType(c10::Device device) {
-    if (device.is_cuda())
-        return at::autocast::is_enabled() ? at::autocast::get_autocast_gpu_dtype()
-                                          : c10::ScalarType::Float;
-    return at::autocast::is_cpu_enabled() ? at::autocast::get_autocast_cpu_dtype()
-                                          : c10::ScalarType::Float;
+    const c10::DeviceType d = device.is_cuda() ? c10::kCUDA : c10::kCPU;
+    return autocastEnabled(d) ? autocastType(d) : c10::ScalarType::Float;
 }
 
 AutocastScope::AutocastScope(c10::ScalarType type, c10::Device device) {
@@ -89,17 +123,10 @@ AutocastScope::AutocastScope(c10::ScalarType type, c10::Device device) {
         return;
     active_ = true;
     cuda_ = device.is_cuda();
-    if (cuda_) {
-        wasEnabled_ = at::autocast::is_enabled();
-        previous_ = at::autocast::get_autocast_gpu_dtype();
-        at::autocast::set_autocast_gpu_dtype(type);
-        at::autocast::set_enabled(true);
-    } else {
-        wasEnabled_ = at::autocast::is_cpu_enabled();
-        previous_ = at::autocast::get_autocast_cpu_dtype();
-        at::autocast::set_autocast_cpu_dtype(type);
-        at::autocast::set_cpu_enabled(true);
-    }
+    const c10::DeviceType d = cuda_ ? c10::kCUDA : c10::kCPU;
+    wasEnabled_ = autocastEnabled(d);
+    previous_ = autocastType(d);
+    setAutocast(d, true, type);
     at::autocast::increment_nesting();
 }
 
@@ -109,13 +136,7 @@ AutocastScope::~AutocastScope() {
     // The cast weights are cached within the outermost scope only: they change at every step.
     if (at::autocast::decrement_nesting() == 0)
         at::autocast::clear_cache();
-    if (cuda_) {
-        at::autocast::set_enabled(wasEnabled_);
-        at::autocast::set_autocast_gpu_dtype(previous_);
-    } else {
-        at::autocast::set_cpu_enabled(wasEnabled_);
-        at::autocast::set_autocast_cpu_dtype(previous_);
-    }
+    setAutocast(cuda_ ? c10::kCUDA : c10::kCPU, wasEnabled_, previous_);
 }
 
 }  // namespace dfq
