@@ -36,13 +36,18 @@ Pipeline::Pipeline(std::unique_ptr<MethodContext> context,
 
 void Pipeline::remember(const GeneratorStep& g, StepStats& stats) {
     stats.superposed = g.batch.superposed();
-    stats.generatorCe = g.ce.item<double>();
-    stats.generatorBns = g.bns.loss.item<double>();
-    stats.generatorLoss = g.loss.item<double>();
-    stats.teacherClasses = at::bincount(g.teacherLogits.argmax(1).cpu(), {}, ctx_->classes())
-                               .gt(0)
-                               .sum()
-                               .item<int64_t>();
+    // One transfer for the four numbers (on a GPU each .item() waits for the device).
+    const at::Tensor classes =
+        at::bincount(g.teacherLogits.argmax(1), {}, ctx_->classes()).gt(0).sum();
+    const at::Tensor numbers =
+        at::stack({g.ce.detach().to(at::kDouble), g.bns.loss.detach().to(at::kDouble),
+                   g.loss.detach().to(at::kDouble), classes.to(at::kDouble)})
+            .cpu();
+    const double* n = numbers.data_ptr<double>();
+    stats.generatorCe = n[0];
+    stats.generatorBns = n[1];
+    stats.generatorLoss = n[2];
+    stats.teacherClasses = static_cast<int64_t>(n[3]);
     last_ = g.batch;
     last_.images = asFloat(g.batch.images.detach());
     lastTeacherLogits_ = g.teacherLogits;
@@ -78,9 +83,14 @@ StepStats Pipeline::step(bool trainStudent, bool calibrate, double lrG, double l
     Synthetic batch = g.batch;
     batch.images = asFloat(batch.images);
     const StudentStep s = student_->train(batch, lastTeacherLogits_, lrS);
-    stats.studentCe = s.ce.item<double>();
-    stats.studentKd = s.kd.item<double>();
-    stats.studentLoss = s.loss.item<double>();
+    const at::Tensor numbers =
+        at::stack({s.ce.detach().to(at::kDouble), s.kd.detach().to(at::kDouble),
+                   s.loss.detach().to(at::kDouble)})
+            .cpu();
+    const double* n = numbers.data_ptr<double>();
+    stats.studentCe = n[0];
+    stats.studentKd = n[1];
+    stats.studentLoss = n[2];
     stats.studentTrained = true;
     stats.studentSeconds = since(t1);
     return stats;
