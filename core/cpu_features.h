@@ -17,4 +17,9 @@ struct CpuBf16Support {
 
 CpuBf16Support cpuBf16Support();
 
+// The vector units this CPU offers and the operating system enables, which decide the kernels
+// oneDNN and the BLAS run (and so the order in which they sum): "AVX2 FMA AVX-512 AVX512-VNNI
+// AVX512-BF16 AMX-BF16", as many as apply; "" on other processors.
+std::string cpuVectorUnits();
+
 }  // namespace dfq

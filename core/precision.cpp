@@ -46,6 +46,34 @@ CpuBf16Support cpuBf16Support() {
     return s;
 }
 
+std::string cpuVectorUnits() {
+    std::string units;
+#if defined(__x86_64__) || defined(__i386__)
+    auto add = [&](bool has, const char* name) {
+        if (has)
+            units += std::string(units.empty() ? "" : " ") + name;
+    };
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27)))  // OSXSAVE
+        return units;
+    const bool fma = c & (1u << 12);
+    const unsigned long long xcr = xcr0();
+    const bool ymmState = (xcr & 0x6) == 0x6;
+    const bool zmmState = (xcr & 0xE6) == 0xE6;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+        return units;
+    const bool avx512 = zmmState && (b & (1u << 16));
+    add(ymmState && (b & (1u << 5)), "AVX2");
+    add(ymmState && fma, "FMA");
+    add(avx512, "AVX-512");
+    add(avx512 && (c & (1u << 11)), "AVX512-VNNI");
+    const CpuBf16Support bf16 = cpuBf16Support();
+    add(bf16.avx512Bf16, "AVX512-BF16");
+    add(bf16.amxBf16, "AMX-BF16");
+#endif
+    return units;
+}
+
 std::string CpuBf16Support::describe() const {
     std::string units;
     if (avx512Bf16)
