@@ -2,13 +2,14 @@
 
 #include <array>
 
+#include <torch/autograd.h>
+
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/functional/conv.h>
 #include <torch/nn/functional/padding.h>
 #include <torch/nn/functional/upsampling.h>
 
 #include "../error.h"
-#include "../precision.h"
 
 namespace dfq::gen {
 
@@ -46,23 +47,57 @@ std::array<torch::Tensor, 2> phaseTaps(const torch::Tensor& k, int64_t dim) {
 
 }  // namespace
 
+namespace {
+
+// The four phase maps of one convolution, y = [N, 4 * O, H + 1, W + 1] with phase (p, q) in
+// channels (2p + q) * O ..., interleaved into [N, O, 2H, 2W] (channels-last): output pixel
+// (2i + p, 2j + q) is y's pixel (i + p, j + q) of phase (p, q). One strided copy each way; the
+// gradient of y's unused border is zero.
+class InterleavePhases : public torch::autograd::Function<InterleavePhases> {
+  public:
+    static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& y) {
+        const int64_t n = y.size(0), o = y.size(1) / 4, h = y.size(2) - 1, w = y.size(3) - 1;
+        ctx->saved_data["shape"] = std::vector<int64_t>{n, o, h, w};
+        const torch::Tensor yl = y.permute({0, 2, 3, 1});  // [N, H + 1, W + 1, 4 * O]
+        torch::Tensor out = torch::empty({n, h, 2, w, 2, o}, y.options());
+        for (int64_t p = 0; p < 2; ++p)
+            for (int64_t q = 0; q < 2; ++q)
+                out.select(4, q).select(2, p).copy_(
+                    yl.narrow(1, p, h).narrow(2, q, w).narrow(3, (2 * p + q) * o, o));
+        return out.view({n, 2 * h, 2 * w, o}).permute({0, 3, 1, 2});
+    }
+
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                   torch::autograd::variable_list grads) {
+        const auto shape = ctx->saved_data["shape"].toIntVector();
+        const int64_t n = shape[0], o = shape[1], h = shape[2], w = shape[3];
+        const torch::Tensor g =
+            grads[0].permute({0, 2, 3, 1}).contiguous().view({n, h, 2, w, 2, o});
+        torch::Tensor gy = torch::zeros({n, h + 1, w + 1, 4 * o}, g.options());
+        for (int64_t p = 0; p < 2; ++p)
+            for (int64_t q = 0; q < 2; ++q)
+                gy.narrow(1, p, h)
+                    .narrow(2, q, w)
+                    .narrow(3, (2 * p + q) * o, o)
+                    .copy_(g.select(4, q).select(2, p));
+        return {gy.permute({0, 3, 1, 2})};
+    }
+};
+
+}  // namespace
+
 torch::Tensor upsampledConv3x3(const torch::Tensor& x, const torch::Tensor& weight,
                                const torch::Tensor& bias) {
-    const int64_t n = x.size(0), h = x.size(2), w = x.size(3), out = weight.size(0);
-    const torch::Tensor padded = F::pad(x, F::PadFuncOptions({1, 1, 1, 1}));
-    const auto rows = phaseTaps(weight, 2);  // [O, I, 2, 3] per row phase
-    std::vector<torch::Tensor> rowPhases;
-    for (int64_t p = 0; p < 2; ++p) {
-        const auto kernels = phaseTaps(rows[p], 3);  // [O, I, 2, 2] per column phase
-        std::vector<torch::Tensor> colPhases;
-        for (int64_t q = 0; q < 2; ++q)
-            colPhases.push_back(F::conv2d(padded.narrow(2, p, h + 1).narrow(3, q, w + 1),
-                                          kernels[q], F::Conv2dFuncOptions().bias(bias))
-                                    .permute({0, 2, 3, 1}));  // [N, H, W, O]
-        rowPhases.push_back(torch::stack(colPhases, 3));      // [N, H, W, 2, O]
-    }
-    // [N, H, 2, W, 2, O] -> [N, 2H, 2W, O], seen as NCHW in channels-last memory.
-    return torch::stack(rowPhases, 2).reshape({n, 2 * h, 2 * w, out}).permute({0, 3, 1, 2});
+    // Phase (p, q) is a 2 x 2 convolution; with padding 1 on every side one convolution computes
+    // all four at every position of an (H + 1) x (W + 1) grid, of which each phase keeps H x W.
+    std::vector<torch::Tensor> kernels;
+    for (const torch::Tensor& row : phaseTaps(weight, 2))  // [O, I, 2, 3] per row phase
+        for (const torch::Tensor& k : phaseTaps(row, 3))   // [O, I, 2, 2] per column phase
+            kernels.push_back(k);
+    const torch::Tensor y = F::conv2d(x, torch::cat(kernels, 0),
+                                      F::Conv2dFuncOptions().padding(1).bias(
+                                          bias.defined() ? bias.repeat({4}) : torch::Tensor()));
+    return InterleavePhases::apply(y);
 }
 
 bool GdfqGeneratorImpl::defaultImagenetStyle(const std::vector<int64_t>& shape) {
@@ -161,11 +196,7 @@ torch::Tensor GdfqGeneratorImpl::forward(const torch::Tensor& z, const torch::Te
                         .mode(torch::kNearest);
     const auto lrelu = F::LeakyReLUFuncOptions().negative_slope(0.2);
     // conv(upsample(x)) at the low resolution (upsampledConv3x3), or as the reference writes it.
-    // Not under bf16 autocast: there the convolutions are cheap enough that interleaving the
-    // four phases costs more than the multiply-adds it saves (bench_gdfq: 40 ms more per
-    // generator step at batch 200).
-    const bool fold =
-        options_.upsampleInConv && activeAutocastType(z.device()) == c10::ScalarType::Float;
+    const bool fold = options_.upsampleInConv;
     auto upConv = [&](torch::nn::Conv2d& conv, const torch::Tensor& in) {
         return fold ? upsampledConv3x3(in, conv->weight, conv->bias)
                     : conv->forward(F::interpolate(in, up));

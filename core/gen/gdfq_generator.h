@@ -56,7 +56,7 @@ struct GdfqGeneratorOptions {
     // convolutions run faster; the same numbers up to the order of summation.
     bool channelsLast = true;
     // Each convolution after an upsampling computed at the low resolution (upsampledConv3x3):
-    // 2.25x fewer multiply-adds, the same result up to the order of summation.
+    // about 2x fewer multiply-adds, the same result up to the order of summation.
     bool upsampleInConv = true;
 };
 
@@ -95,9 +95,11 @@ TORCH_MODULE(GdfqGenerator);
 
 // conv(upsample_nearest_2x(x)) for a 3 x 3, stride 1, padding 1 convolution, computed at x's
 // resolution: each of the four output phases (row and column parity) sees only 2 x 2 distinct
-// input pixels, with taps that are sums of the 3 x 3 kernel's. 16 instead of 36 multiply-adds per
-// output pixel and input channel, and no upsampled map; the same result up to the order of
-// summation, gradients included. The output is channels-last.
+// input pixels, with taps that are sums of the 3 x 3 kernel's. One convolution computes the four
+// phases over x padded by one pixel, and one strided copy interleaves them: 16 instead of 36
+// multiply-adds per output pixel and input channel (on an (H + 1) x (W + 1) grid), and no
+// upsampled map; the same result up to the order of summation, gradients included. The output
+// is channels-last.
 torch::Tensor upsampledConv3x3(const torch::Tensor& x, const torch::Tensor& weight,
                                const torch::Tensor& bias);
 
