@@ -71,7 +71,8 @@ if [ -d "$data" ]; then
         stamp "the W4A4 demo preset, $precision"
         build-gpu/app/dfq run demo --out "$out/runs" --set "device=$device" \
             --set "precision=$precision" --set "data.path=$data" --set "name=demo-$precision" \
-            "${demo_set[@]}" >"$out/demo-$precision.log" 2>&1 || { tail -n 20 "$out/demo-$precision.log"; exit 1; }
+            "${demo_set[@]}" >"$out/demo-$precision.log" 2>&1 ||
+            { tail -n 20 "$out/demo-$precision.log"; exit 1; }
         grep -E "^(FP teacher|PTQ baseline|GDFQ|wall time)  " "$out/demo-$precision.log"
     done
 else
