@@ -505,6 +505,38 @@ TEST(AutoReconGenerator, DerivedCellsBuildOnlyTheirOpsAndGiveTheShape) {
     }
 }
 
+// A nearest up edge runs its BatchNorm, LeakyReLU and 1x1 convolution before the upsampling: the
+// same images and parameter gradients as after it, in double precision, derived and searching.
+TEST(AutoReconGenerator, NearestUpEdgesAtTheLowResolutionAreTheSame) {
+    for (const bool search : {false, true}) {
+        std::vector<at::Tensor> images;
+        std::vector<std::vector<at::Tensor>> grads;
+        for (const bool late : {false, true}) {
+            torch::manual_seed(8);
+            AutoReconGeneratorOptions o;
+            o.outputShape = {3, 32, 32};
+            o.channels = 8;
+            o.arch = AutoReconArch::named("c10");  // 5 of its 6 up edges nearest
+            o.search = search;
+            o.upsampleLate = late;
+            AutoReconGenerator g(o);
+            g->to(at::kDouble);
+            g->train();
+            torch::manual_seed(9);  // the same Gumbel noise
+            const at::Tensor x =
+                g->forward(at::randn({6, 100}, at::kDouble), at::randint(0, 10, {6}));
+            const auto params = g->parameters();
+            images.push_back(x.detach());
+            grads.push_back(torch::autograd::grad({(x * x.detach().cos()).sum()}, params));
+        }
+        EXPECT_LT((images[0] - images[1]).abs().max().item<double>(), 1e-10) << search;
+        ASSERT_EQ(grads[0].size(), grads[1].size());
+        for (size_t i = 0; i < grads[0].size(); ++i)
+            EXPECT_LT((grads[0][i] - grads[1][i]).abs().max().item<double>(), 1e-9)
+                << search << " " << i;
+    }
+}
+
 TEST(AutoReconGenerator, GumbelSoftmaxSamplesTheLogitsDistribution) {
     torch::manual_seed(7);
     const at::Tensor p = at::tensor({0.6f, 0.3f, 0.1f});
