@@ -109,8 +109,8 @@ torch::Tensor AutoReconGeneratorImpl::upEdge(int e, const torch::Tensor& x,
                                              const torch::Tensor& labels) {
     auto candidate = [&](int k) {
         const bool bilinear = k == 1;
-        // Not under bf16 autocast, where upsampling the convolution's bf16 output cost more
-        // than the smaller BatchNorm saved (bench_gdfq, batch 200: 4-6 % slower).
+        // Not under bf16 autocast, where it measured no faster (bench_gdfq, batch 200: within
+        // the noise of the machine, where the fp32 gain was 11-18 %).
         if (!bilinear && options_.upsampleLate &&
             activeAutocastType(x.device()) == c10::ScalarType::Float)
             return upsample(upConv_[e][k]->forward(leaky(upNorm_[e][k]->forward(x, labels))),
