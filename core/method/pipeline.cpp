@@ -6,6 +6,7 @@
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include <chrono>
+#include <vector>
 
 #include "../error.h"
 #include "../precision.h"
@@ -19,6 +20,16 @@ using Clock = std::chrono::steady_clock;
 
 double since(Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// Scalars read back in one device-to-host transfer (on a GPU each .item() waits for the device).
+std::vector<double> toHost(const std::vector<at::Tensor>& scalars) {
+    std::vector<at::Tensor> d;
+    for (const at::Tensor& t : scalars)
+        d.push_back(t.detach().to(at::kDouble));
+    const at::Tensor host = at::stack(d).cpu();
+    const double* p = host.data_ptr<double>();
+    return {p, p + host.numel()};
 }
 
 }  // namespace
@@ -36,14 +47,9 @@ Pipeline::Pipeline(std::unique_ptr<MethodContext> context,
 
 void Pipeline::remember(const GeneratorStep& g, StepStats& stats) {
     stats.superposed = g.batch.superposed();
-    // One transfer for the four numbers (on a GPU each .item() waits for the device).
     const at::Tensor classes =
         at::bincount(g.teacherLogits.argmax(1), {}, ctx_->classes()).gt(0).sum();
-    const at::Tensor numbers =
-        at::stack({g.ce.detach().to(at::kDouble), g.bns.loss.detach().to(at::kDouble),
-                   g.loss.detach().to(at::kDouble), classes.to(at::kDouble)})
-            .cpu();
-    const double* n = numbers.data_ptr<double>();
+    const std::vector<double> n = toHost({g.ce, g.bns.loss, g.loss, classes});
     stats.generatorCe = n[0];
     stats.generatorBns = n[1];
     stats.generatorLoss = n[2];
@@ -83,11 +89,7 @@ StepStats Pipeline::step(bool trainStudent, bool calibrate, double lrG, double l
     Synthetic batch = g.batch;
     batch.images = asFloat(batch.images);
     const StudentStep s = student_->train(batch, lastTeacherLogits_, lrS);
-    const at::Tensor numbers =
-        at::stack({s.ce.detach().to(at::kDouble), s.kd.detach().to(at::kDouble),
-                   s.loss.detach().to(at::kDouble)})
-            .cpu();
-    const double* n = numbers.data_ptr<double>();
+    const std::vector<double> n = toHost({s.ce, s.kd, s.loss});
     stats.studentCe = n[0];
     stats.studentKd = n[1];
     stats.studentLoss = n[2];
