@@ -359,6 +359,9 @@ void MainWindow::connectController() {
     connect(&c, &RunController::finished, this, [this](const run::RunSummary& s) {
         data_.summary = s;
         dirty_.setAll();
+        // The last iteration's ETA would stay shown after the end.
+        rate_->setText(
+            tr("%1 iterations in %2").arg(s.iterations).arg(formatDuration(s.wallSeconds)));
         QString line = tr("Run %1 after %2 iterations in %3")
                            .arg(QString::fromStdString(s.status))
                            .arg(s.iterations)

@@ -17,6 +17,7 @@
 #include <QRegularExpression>
 #include <QScrollArea>
 #include <QScrollBar>
+#include <QStatusBar>
 #include <QTabWidget>
 #include <QTableWidget>
 #include <QTemporaryDir>
@@ -308,6 +309,12 @@ TEST(Workbench, ADemoRunFillsEveryViewWithoutBlockingTheWindow) {
     ASSERT_TRUE(d.summary.has_value());
     EXPECT_EQ(d.summary->status, "finished");
     EXPECT_EQ(d.iterations.size(), 12u);
+    // The status bar says how long the run took, no longer an ETA.
+    QStringList status;
+    for (const QLabel* l : w.statusBar()->findChildren<QLabel*>())
+        status << l->text();
+    EXPECT_TRUE(status.join("|").contains("12 iterations in")) << status.join("|").toStdString();
+    EXPECT_FALSE(status.join("|").contains("ETA")) << status.join("|").toStdString();
     EXPECT_EQ(d.evals.size(), 3u);
     w.refreshAll();
     // Losses: the generator's total over every iteration (smoothed, not decimated at this size).
