@@ -82,9 +82,13 @@ compare() {
     local onnx=$1 model=$2 data=${3:-fashion-mnist} images=${4:-$IMAGES} min_all=${5:-0.995}
     "$DFQ" eval "$model" --data "$data" --predictions predictions.csv > eval.log 2>&1 ||
         fail "eval: $(tail eval.log)"
-    # The file's meaning (QuantizeLinear/DequantizeLinear in float): the same predictions.
+    # The file's meaning (QuantizeLinear/DequantizeLinear in float): the same predictions, up to
+    # near ties, and the same logits on average. The two runtimes sum their convolutions in
+    # different orders, so now and then an activation near a rounding threshold lands one step
+    # apart, which moves that image's logits by up to about one step of the last layers' grids.
     node "$RUNTIME/check_onnx.js" "$onnx" "$images" predictions.csv --optimization basic \
-        --min-agreement 0.999 --max-logit-difference 0.5 || fail "ONNX Runtime disagrees"
+        --min-agreement 0.999 --tie 0.01 --max-mean-logit-difference 0.01 \
+        --max-logit-difference 1 || fail "ONNX Runtime disagrees"
     # ONNX Runtime's default fuses the pairs into integer kernels, which round differently.
     node "$RUNTIME/check_onnx.js" "$onnx" "$images" predictions.csv --optimization all \
         --min-agreement "$min_all" || fail "ONNX Runtime's integer kernels disagree"
@@ -121,7 +125,8 @@ assert 'BatchNormalization' not in ops and ops.count('Conv') == 9, ops
 assert {p.key: p.value for p in m.metadata_props}['dfq.batchnorm'] == 'folded'
 " || fail "the folded file"
     node "$RUNTIME/check_onnx.js" folded.onnx "$IMAGES" predictions.csv --optimization disabled \
-        --min-agreement 0.999 --max-logit-difference 0.5 || fail "the folded file differs"
+        --min-agreement 0.999 --tie 0.01 --max-mean-logit-difference 0.01 \
+        --max-logit-difference 1 || fail "the folded file differs"
     node "$RUNTIME/check_onnx.js" folded.onnx "$IMAGES" predictions.csv --optimization basic \
         --min-agreement 0 || fail "ONNX Runtime cannot run the folded file"
     ;;
