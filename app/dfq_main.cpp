@@ -610,7 +610,7 @@ std::string recipesHelp() {
 }
 
 int main(int argc, char** argv) {
-    dfq::initTorchThreads();
+    dfq::initRuntime();
     CLI::App app{"dfq: generative data-free quantization of CNN classifiers"};
     app.set_version_flag("--version", dfq::versionString());
     app.require_subcommand(1);

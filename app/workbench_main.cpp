@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
     QApplication::setOrganizationName("dfq-workbench");
     QApplication::setApplicationName("DFQ Workbench");
     QApplication::setApplicationVersion(QString::fromStdString(dfq::versionString()));
-    dfq::initTorchThreads();
+    dfq::initRuntime();
 
     QCommandLineParser parser;
     parser.setApplicationDescription("Generative data-free quantization workbench");

@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
     for (int i = 1; i + 1 < argc; ++i)
         if (std::strcmp(argv[i], "--repeats") == 0)
             repeats = std::atoi(argv[i + 1]);
-    const int threads = dfq::initTorchThreads();
+    const int threads = dfq::initRuntime();
     std::printf("%s, %d threads\n", dfq::versionString().c_str(), threads);
 
     auto teacher = dfq::model::Model::load(DFQ_FIXTURES_DIR "/cifar_resnet20_b.traced.pt");

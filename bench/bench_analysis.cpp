@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
         else if (std::strcmp(argv[i], "--whole") == 0)
             whole = true;
     }
-    const int threads = dfq::initTorchThreads();
+    const int threads = dfq::initRuntime();
     std::printf("%s, %d threads\n", dfq::versionString().c_str(), threads);
     auto teacher = dfq::model::Model::load(DFQ_FIXTURES_DIR "/cifar_resnet20_b.traced.pt");
     dfq::model::ModelMeta meta;

@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
         if (std::strcmp(argv[i], "--repeats") == 0)
             repeats = std::atoi(argv[i + 1]);
     }
-    const int threads = dfq::initTorchThreads();
+    const int threads = dfq::initRuntime();
     at::NoGradGuard noGrad;
     std::printf(
         "%s, %d threads; convolutions of one GDFQ iteration at batch %lld, each timed "

@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
     for (int i = 1; i + 1 < argc; ++i)
         if (std::strcmp(argv[i], "--repeats") == 0)
             repeats = std::atoi(argv[i + 1]);
-    const int threads = dfq::initTorchThreads();
+    const int threads = dfq::initRuntime();
     std::printf("%s, %d threads\n\n", dfq::versionString().c_str(), threads);
     c10::NoGradGuard noGrad;
 

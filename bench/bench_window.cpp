@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
         if (std::strcmp(argv[i], "--repeats") == 0)
             repeats = std::atoi(argv[i + 1]);
     }
-    const int threads = dfq::initTorchThreads();
+    const int threads = dfq::initRuntime();
     std::printf("%s, %d threads\n", dfq::versionString().c_str(), threads);
     std::printf("demo teacher, GDFQ W4A4, batch 64, 2 epochs x %d iterations (1 warm-up)\n\n",
                 iterations);

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "cpu_memory.h"
 #include "version.h"
 
 namespace dfq {
@@ -21,6 +22,11 @@ int initTorchThreads() {
         threads = 1;
     at::set_num_threads(threads);
     return at::get_num_threads();
+}
+
+int initRuntime() {
+    initCpuMemory();
+    return initTorchThreads();
 }
 
 std::string versionString() {

@@ -2,6 +2,7 @@
 
 #include "core/analysis/mixed_precision.h"
 #include "core/analysis/report_io.h"
+#include "core/cpu_memory.h"
 #include "core/error.h"
 
 namespace dfq::ui {
@@ -68,6 +69,7 @@ void AnalysisController::launch(std::function<void()> work) {
         } catch (const std::exception& e) {
             emit failed(QString::fromStdString(e.what()));
         }
+        releaseCpuMemory();
     });
     connect(thread_, &QThread::finished, this, [this] {
         thread_->deleteLater();

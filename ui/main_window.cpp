@@ -28,6 +28,7 @@
 #include "bn_view.h"
 #include "boundary_view.h"
 #include "core/analysis/mixed_precision.h"
+#include "core/cpu_memory.h"
 #include "core/error.h"
 #include "core/model/model_summary.h"
 #include "core/run/demo_teacher.h"
@@ -718,6 +719,7 @@ bool MainWindow::exportStudent(const QString& path) {
     try {
         QApplication::setOverrideCursor(Qt::WaitCursor);
         const auto result = run::exportRun(r);
+        releaseCpuMemory();
         QApplication::restoreOverrideCursor();
         for (const auto& note : result.notes)
             appendLog(QString::fromStdString(note));

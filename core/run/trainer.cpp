@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "../cpu_features.h"
+#include "../cpu_memory.h"
 #include "../data/dataset.h"
 #include "../data/evaluator.h"
 #include "../data/preprocess.h"
@@ -529,21 +530,28 @@ Trainer::Trainer(const ExperimentConfig& config, std::vector<Observer*> observer
 // The schedule: an architecture search when the generator recipe has one, then the epochs (the
 // warm-up and calibration epochs first), an evaluation after each, a checkpoint at each end.
 RunSummary Trainer::run(RunControl* control) {
-    ObserverList out(observers_);
-    Session session(config_, out, files_, control);
-    try {
-        session.prepare();
-        session.searchArchitecture();
-        session.beforeTraining();
-        for (int64_t epoch = session.firstEpoch();
-             epoch < config_.scheduleEpochs && !session.cancelled(); ++epoch)
-            session.trainEpoch(epoch);
-        session.complete();
-    } catch (const Stop&) {
-    } catch (const std::exception& e) {
-        session.fail(e);
+    RunSummary summary;
+    {
+        ObserverList out(observers_);
+        Session session(config_, out, files_, control);
+        try {
+            session.prepare();
+            session.searchArchitecture();
+            session.beforeTraining();
+            for (int64_t epoch = session.firstEpoch();
+                 epoch < config_.scheduleEpochs && !session.cancelled(); ++epoch)
+                session.trainEpoch(epoch);
+            session.complete();
+        } catch (const Stop&) {
+        } catch (const std::exception& e) {
+            session.fail(e);
+        }
+        summary = session.summary();
     }
-    return session.summary();
+    // The session's tensors are gone: their pages go back to the system, so that a window
+    // that stays open after the run does not hold the run's peak (cpu_memory.h).
+    releaseCpuMemory();
+    return summary;
 }
 
 }  // namespace dfq::run

@@ -3,7 +3,7 @@
 #include "core/runtime.h"
 
 int main(int argc, char** argv) {
-    dfq::initTorchThreads();
+    dfq::initRuntime();
     ::testing::InitGoogleTest(&argc, argv);
     return RUN_ALL_TESTS();
 }

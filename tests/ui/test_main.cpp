@@ -10,7 +10,7 @@ int main(int argc, char** argv) {
             qgetenv("QT_QPA_PLATFORM").isEmpty() ? "offscreen" : qgetenv("QT_QPA_PLATFORM"));
     QApplication app(argc, argv);
     QApplication::setOrganizationName("dfq-workbench-tests");
-    dfq::initTorchThreads();
+    dfq::initRuntime();
     ::testing::InitGoogleTest(&argc, argv);
     return RUN_ALL_TESTS();
 }
