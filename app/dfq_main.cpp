@@ -187,7 +187,7 @@ struct EvalArgs {
     std::string model;
     std::string data;
     std::string split = "test";
-    int64_t batch = 256;
+    int64_t batch = dfq::data::kDefaultEvalBatch;
     std::vector<int64_t> inputShape;
     std::vector<double> mean, std;
     bool resize = false;
@@ -225,6 +225,9 @@ int runEval(const EvalArgs& a) {
     dfq::model::Interpreter interp(model.graph(), &model.params());
     ProgressBar bar("eval", "img");
     std::vector<at::Tensor> logits;
+    dfq::data::EvalOptions options;
+    options.batchSize = a.batch;
+    options.channelsLast = !model.graph()->fakeQuantized();
     auto result = dfq::data::evaluate(
         [&](const at::Tensor& x) {
             at::Tensor y = interp.forward(x);
@@ -232,7 +235,7 @@ int runEval(const EvalArgs& a) {
                 logits.push_back(y.detach().to(at::kCPU, at::kFloat));
             return y;
         },
-        data, meta.inputShape, norm, a.batch,
+        data, meta.inputShape, norm, options,
         [&](int64_t done, int64_t total) {
             if (!a.json)
                 bar.update(done, total);

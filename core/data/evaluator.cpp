@@ -12,18 +12,34 @@ namespace dfq::data {
 
 EvalResult evaluate(const ForwardFn& forward, const Dataset& data,
                     const std::vector<int64_t>& inputShape, const Normalization& norm,
-                    int64_t batchSize, const EvalProgress& progress) {
+                    const EvalOptions& options, const EvalProgress& progress) {
     c10::NoGradGuard noGrad;
     const auto start = std::chrono::steady_clock::now();
     const int64_t n = data.size();
     if (n == 0)
         throw Error(data.source + ": no images to evaluate");
+    const int64_t batchSize = options.batchSize;
+    if (batchSize < 1)
+        throw Error("evaluation batch size " + std::to_string(batchSize) + ": give 1 or more");
     int64_t correct1 = 0, correct5 = 0;
+    // A model that cannot take NHWC batches (it fails on the first) gets NCHW ones.
+    bool channelsLast = options.channelsLast && inputShape.size() == 3;
     for (int64_t begin = 0; begin < n; begin += batchSize) {
         const int64_t len = std::min(batchSize, n - begin);
         at::Tensor x = preprocess(data.images.narrow(0, begin, len), inputShape, norm);
         at::Tensor labels = data.labels.narrow(0, begin, len);
-        at::Tensor logits = forward(x);
+        at::Tensor logits;
+        if (channelsLast) {
+            try {
+                logits = forward(x.contiguous(at::MemoryFormat::ChannelsLast));
+            } catch (const std::exception&) {
+                if (begin > 0)
+                    throw;
+                channelsLast = false;  // e.g. a view() of a feature map that needs NCHW strides
+            }
+        }
+        if (!logits.defined())
+            logits = forward(x);
         if (logits.dim() != 2 || logits.size(0) != len)
             throw Error(data.source + ": the model returned shape " + c10::str(logits.sizes()) +
                         " for a batch of " + std::to_string(len) +

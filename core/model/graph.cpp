@@ -186,6 +186,18 @@ void functionalizeInPlaceOps(Block* block) {
     }
 }
 
+bool containsFakeQuantization(const Block* block) {
+    for (const Node* n : block->nodes()) {
+        if (n->kind().is_aten() &&
+            std::string(n->kind().toUnqualString()).rfind("fake_quantize", 0) == 0)
+            return true;
+        for (const Block* sub : n->blocks())
+            if (containsFakeQuantization(sub))
+                return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 std::shared_ptr<const Graph> Graph::fromModule(torch::jit::Module module,
@@ -199,6 +211,7 @@ std::shared_ptr<const Graph> Graph::fromModule(torch::jit::Module module,
     torch::jit::Inline(*g->graph_);
     g->resolveAttributes(module);
     g->findLayers();
+    g->fakeQuantized_ = containsFakeQuantization(g->graph_->block());
     return g;
 }
 

@@ -94,6 +94,9 @@ class Graph {
     std::string describe(const torch::jit::Node* n) const;
 
     int countRole(LayerRole role) const;
+    // Whether the forward pass fake-quantizes (aten::fake_quantize_*): a quantized model, such
+    // as the workbench exports.
+    bool fakeQuantized() const { return fakeQuantized_; }
 
   private:
     void resolveAttributes(const torch::jit::Module& module);
@@ -105,6 +108,7 @@ class Graph {
     std::vector<Layer> layers_;
     std::unordered_map<const torch::jit::Value*, int> paramOfValue_;
     std::unordered_map<const torch::jit::Node*, int> layerOfNode_;
+    bool fakeQuantized_ = false;
 };
 
 }  // namespace dfq::model

@@ -310,11 +310,13 @@ void AnalysisJob::measure(std::vector<PlanPoint>& points, const AnalysisCallback
     const int act = m.request.config.quantActivationBits > 0
                         ? static_cast<int>(m.request.config.quantActivationBits)
                         : 0;
+    data::EvalOptions options;
+    options.batchSize = m.request.config.dataBatchSize;
+    options.channelsLast = false;  // quantized, as the student's evaluations (evaluator.h)
     for (size_t i = 0; i < points.size(); ++i) {
         const auto forward = m.analyzer->forwardFn(points[i].layerBits, act);
         points[i].measuredTop1 =
-            data::evaluate(forward, d, m.meta.inputShape, m.norm, m.request.config.dataBatchSize)
-                .top1;
+            data::evaluate(forward, d, m.meta.inputShape, m.norm, options).top1;
         if (!Impl::report(cb, "measure", i + 1, points.size()))
             throw Error("the measurement was cancelled");
     }

@@ -28,7 +28,7 @@ struct ExperimentConfig {
     // data (evaluation on real images; optional)
     std::string dataPath;
     DataSplit dataSplit = DataSplit::Test;
-    int64_t dataBatchSize = 500;
+    int64_t dataBatchSize = 128;  // data::kDefaultEvalBatch (evaluator.h says why)
     int64_t dataLimit = 0;
     bool dataResize = false;
 

@@ -251,9 +251,12 @@ void Session::saveCheckpoint() {
 
 data::EvalResult Session::evaluate(bool student) {
     method::Pipeline& p = *pipeline_;
+    data::EvalOptions options;
+    options.batchSize = c_.dataBatchSize;
+    options.channelsLast = !student;  // the student's top-1 is what its exported file scores
     return data::evaluate(
         [&](const at::Tensor& x) { return student ? p.studentForward(x) : p.teacherForward(x); },
-        *evalData_, meta_.inputShape, norm_, c_.dataBatchSize);
+        *evalData_, meta_.inputShape, norm_, options);
 }
 
 // The PTQ baseline: the quantized student with the ranges calibrated on the generator's warm-up

@@ -14,10 +14,12 @@
 
 #include "core/data/cifar_reader.h"
 #include "core/data/dataset.h"
+#include "core/data/evaluator.h"
 #include "core/data/idx_reader.h"
 #include "core/data/image_folder_reader.h"
 #include "core/data/preprocess.h"
 #include "core/error.h"
+#include "core/run/experiment_config.h"
 #include "fixtures.h"
 
 using dfq::Error;
@@ -620,6 +622,54 @@ TEST(Preprocess, NormalizesWithHandComputedValues) {
     // No normalization: only the scaling to [0, 1].
     x = preprocess(rgb, {3, 1, 1}, {});
     EXPECT_NEAR(x[0][2][0][0].item<float>(), 0.8f, 1e-6);
+}
+
+namespace {
+
+// 20 CIFAR-shaped images whose label is the brightest of the first ten pixels of row 0, and a
+// "model" that reads it back through view(): a view that NCHW strides allow and NHWC ones do not.
+Dataset brightestPixelData() {
+    Dataset d;
+    d.source = "brightest";
+    d.images = at::randint(0, 200, {20, 3, 4, 16}, at::kByte);
+    d.labels = at::arange(20, at::kLong).remainder(10);
+    for (int64_t i = 0; i < 20; ++i)
+        d.images[i][0][0][d.labels[i].item<int64_t>()] = 255;
+    return d;
+}
+
+}  // namespace
+
+TEST(Evaluate, ModelsGetChannelsLastBatchesAndTheSamePredictions) {
+    const Dataset d = brightestPixelData();
+    std::vector<bool> channelsLast;
+    const auto r = dfq::data::evaluate(
+        [&](const at::Tensor& x) {
+            channelsLast.push_back(x.is_contiguous(at::MemoryFormat::ChannelsLast) &&
+                                   !x.is_contiguous());
+            return x.select(1, 0).select(1, 0).narrow(1, 0, 10).contiguous();
+        },
+        d, {3, 4, 16}, {}, 8);
+    EXPECT_EQ(channelsLast, (std::vector<bool>{true, true, true}));
+    EXPECT_DOUBLE_EQ(r.top1, 100.0);
+    EXPECT_EQ(r.images, 20);
+}
+
+TEST(Evaluate, AModelThatNeedsNchwStridesGetsNchwBatches) {
+    const Dataset d = brightestPixelData();
+    int calls = 0;
+    const auto r = dfq::data::evaluate(
+        [&](const at::Tensor& x) {
+            ++calls;
+            return x.view({x.size(0), -1}).narrow(1, 0, 10);  // throws for NHWC strides
+        },
+        d, {3, 4, 16}, {}, 8);
+    EXPECT_DOUBLE_EQ(r.top1, 100.0);
+    EXPECT_EQ(calls, 4);  // the first batch twice, then NCHW only
+}
+
+TEST(Evaluate, TheDefaultBatchIsTheSameForDfqEvalAndRuns) {
+    EXPECT_EQ(dfq::run::ExperimentConfig{}.dataBatchSize, dfq::data::kDefaultEvalBatch);
 }
 
 TEST(Preprocess, GrayIsReplicatedToRgb) {

@@ -380,6 +380,7 @@ TEST(Trainer, ExportsATorchScriptModelThatScoresLikeTheStudent) {
     for (const auto* n : model.module().get_method("forward").graph()->nodes())
         fakeQuant += n->kind() == c10::Symbol::aten("fake_quantize_per_tensor_affine");
     EXPECT_EQ(fakeQuant, 7);
+    EXPECT_TRUE(model.graph()->fakeQuantized());  // so `dfq eval` gives it NCHW batches
     // Parameters in the order the graph reads them, the stem's first.
     EXPECT_EQ((*model.module().named_parameters().begin()).name, "conv1_weight");
     const at::Tensor w = model.module().attr("conv1_weight").toTensor();
