@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/jit/ir/constants.h>
 
+#include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -30,6 +31,11 @@ enum class Kind {
     Loop,
 };
 
+// Functional ops that may write into their first input when nothing else can see it
+// (Interpreter::runInPlace): the ReLUs and residual additions of a forward pass without
+// gradients then reuse their input's memory instead of allocating and filling a new tensor.
+enum class InPlace : uint8_t { None, Relu, Hardtanh, Add };
+
 }  // namespace
 
 struct Interpreter::Code {
@@ -40,6 +46,7 @@ struct Interpreter::Code {
         std::vector<int> in;
         std::vector<int> out;
         std::vector<int> freeAfter;  // slots whose last reader in this block is this instruction
+        InPlace inPlace = InPlace::None;  // set only where this is the first input's last reader
         int param = -1;
         int layer = -1;
         c10::TypePtr elementType;
@@ -77,6 +84,8 @@ class Compiler {
         for (const Value* v : block->outputs())
             code.outputs.push_back(slot(v));
         computeFrees(block, code, position);
+        for (auto& ins : code.instrs)
+            markInPlace(ins);
     }
 
     int slotCount() const { return static_cast<int>(slots_.size()); }
@@ -142,6 +151,25 @@ class Compiler {
                         " has no operator the workbench can run");
         }
         return ins;
+    }
+
+    static void markInPlace(Interpreter::Code::Instr& ins) {
+        if (ins.kind != Kind::Op || ins.in.empty() || ins.out.size() != 1)
+            return;
+        const auto kind = ins.node->kind();
+        InPlace candidate = InPlace::None;
+        if (kind == c10::aten::relu && ins.in.size() == 1)
+            candidate = InPlace::Relu;
+        else if (kind == c10::aten::hardtanh && ins.in.size() == 3)
+            candidate = InPlace::Hardtanh;
+        else if (kind == c10::aten::add && ins.in.size() == 3 &&
+                 ins.node->input(1)->type()->kind() == c10::TypeKind::TensorType)
+            candidate = InPlace::Add;
+        const int self = ins.in[0];
+        const bool lastRead =
+            std::find(ins.freeAfter.begin(), ins.freeAfter.end(), self) != ins.freeAfter.end();
+        if (lastRead && std::count(ins.in.begin(), ins.in.end(), self) == 1)
+            ins.inPlace = candidate;
     }
 
     // Frees each value after its last reader so a forward pass holds only live activations.
@@ -292,6 +320,39 @@ BnBatchStats bnBatchStats(const at::Tensor& input, const at::Tensor& runningMean
     return {m + shift, var};
 }
 
+// Runs a functional op in place when that cannot change any value: no gradients are recorded,
+// this is the input's last reader (compiled), and no one else holds the tensor or a view of its
+// memory (the frame slot and the stack are its only references; a hook, a snapshot or a view
+// would add one). The result is the same tensor with the same values.
+bool Interpreter::runInPlace(InPlaceOp op) {
+    if (c10::GradMode::is_enabled() || !stack_[0].isTensor())
+        return false;
+    at::Tensor& self = stack_[0].toTensor();
+    if (self.use_count() != 2 || !self.has_storage() || self.storage().use_count() != 1 ||
+        !self.is_non_overlapping_and_dense())
+        return false;
+    switch (static_cast<InPlace>(op)) {
+        case InPlace::Relu:
+            at::relu_(self);
+            break;
+        case InPlace::Hardtanh:
+            at::hardtanh_(self, stack_[1].toScalar(), stack_[2].toScalar());
+            break;
+        case InPlace::Add: {
+            const at::Tensor& other = stack_[1].toTensor();
+            if (at::result_type(self, other) != self.scalar_type() ||
+                at::infer_size(self.sizes(), other.sizes()) != self.sizes())
+                return false;
+            self.add_(other, stack_[2].toScalar());
+            break;
+        }
+        case InPlace::None:
+            return false;
+    }
+    stack_.resize(1);
+    return true;
+}
+
 void Interpreter::run(const Code& code, size_t begin, const std::vector<int>* snapshotAt,
                       std::vector<Snapshot>* snapshots) {
     const auto& layers = graph_->layers();
@@ -333,7 +394,9 @@ void Interpreter::run(const Code& code, size_t begin, const std::vector<int>* sn
                                                       : at::Tensor());
                     }
                 }
-                ins.op(stack_);
+                if (ins.inPlace == InPlace::None ||
+                    !runInPlace(static_cast<InPlaceOp>(ins.inPlace)))
+                    ins.op(stack_);
                 for (size_t k = 0; k < ins.out.size(); ++k)
                     frame_[ins.out[k]] = std::move(stack_[k]);
                 if (layer && hooks_)

@@ -87,6 +87,8 @@ class Interpreter {
     void run(const Code& code, size_t begin = 0, const std::vector<int>* snapshotAt = nullptr,
              std::vector<Snapshot>* snapshots = nullptr);
     void startFrame(const at::Tensor& input);
+    using InPlaceOp = uint8_t;
+    bool runInPlace(InPlaceOp op);
     // Runs the top-level code from `begin` on the current frame and returns the output tensor.
     at::Tensor runTop(size_t begin, const std::vector<int>* snapshotAt,
                       std::vector<Snapshot>* snapshots);

@@ -344,6 +344,40 @@ TEST(ModelErrors, NoBatchNormLoads) {
     EXPECT_TRUE(interp.bnStats().empty());
 }
 
+// Without gradients the ReLUs and residual additions write into their input when nothing else
+// holds it; a tensor a hook keeps (here every BatchNorm's output, which a ReLU reads next) must
+// keep its values, and the output must not change.
+TEST(Interpreter, InPlaceOpsLeaveTensorsOthersHoldUntouched) {
+    struct KeepOutputs : dfq::model::LayerHooks {
+        std::vector<at::Tensor> kept;
+        at::Tensor output(const dfq::model::Layer& l, const at::Tensor& y) override {
+            if (l.role == LayerRole::BatchNorm) {
+                kept.push_back(y);
+                copies.push_back(y.clone());
+            }
+            return y;
+        }
+        std::vector<at::Tensor> copies;
+    };
+    at::NoGradGuard noGrad;
+    for (const char* file : {"cifar_resnet_a.traced.pt", "cifar_resnet20_b.scripted.pt"}) {
+        auto m = dfq::model::Model::load(dfq::test::fixturePath(file));
+        EXPECT_FALSE(m.graph()->fakeQuantized()) << file;
+        dfq::model::Interpreter net(m.graph(), &m.params());
+        at::manual_seed(5);
+        const at::Tensor x = at::randn({4, 3, 32, 32});
+        const at::Tensor plain = net.forward(x);
+        KeepOutputs keep;
+        net.setHooks(&keep);
+        EXPECT_TRUE(at::equal(net.forward(x), plain)) << file;
+        ASSERT_FALSE(keep.kept.empty()) << file;
+        for (size_t i = 0; i < keep.kept.size(); ++i) {
+            EXPECT_TRUE(at::equal(keep.kept[i], keep.copies[i])) << file << " BN output " << i;
+            EXPECT_LT(keep.kept[i].min().item<double>(), 0.0) << file << " BN output " << i;
+        }
+    }
+}
+
 TEST(Interpreter, ResumingASnapshotGivesTheWholeForwardPass) {
     at::NoGradGuard noGrad;
     for (const char* file : {"cifar_resnet_a.traced.pt", "cifar_resnet_a.scripted.pt"}) {
