@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include <ATen/ATen.h>
+
 #include "../error.h"
 #include "cifar_reader.h"
 #include "idx_reader.h"
@@ -73,6 +75,26 @@ Dataset loadDataset(const std::string& path, Split split, const std::vector<int6
     if (fs::is_directory(status))
         return loadFolder(path, split, targetShape);
     return loadFile(path);
+}
+
+Dataset selectImages(const Dataset& data, int64_t offset, int64_t stride, int64_t limit) {
+    if (offset < 0 || stride < 1 || limit < 0)
+        throw Error(data.source + ": offset " + std::to_string(offset) + ", stride " +
+                    std::to_string(stride) + " and limit " + std::to_string(limit) +
+                    " do not select images");
+    if (offset == 0 && stride == 1 && (limit == 0 || limit >= data.size()))
+        return data;
+    if (offset >= data.size())
+        throw Error(data.source + ": offset " + std::to_string(offset) + " is past its " +
+                    std::to_string(data.size()) + " images");
+    Dataset out = data;
+    out.images = data.images.slice(0, offset, data.size(), stride);
+    out.labels = data.labels.slice(0, offset, data.size(), stride);
+    if (limit > 0 && limit < out.size()) {
+        out.images = out.images.narrow(0, 0, limit);
+        out.labels = out.labels.narrow(0, 0, limit);
+    }
+    return out;
 }
 
 std::string checkImageSize(const Dataset& data, const std::vector<int64_t>& inputShape, bool resize,

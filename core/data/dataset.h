@@ -32,6 +32,12 @@ enum class Split { Test, Train };
 Dataset loadDataset(const std::string& path, Split split = Split::Test,
                     const std::vector<int64_t>& targetShape = {});
 
+// The images offset, offset + stride, offset + 2 stride, ..., at most `limit` of them (0: all):
+// a part of a file that another part, with another offset, never overlaps. CIFAR's and the real
+// kit's files are ordered by class, so a part of whole classes needs stride > 1, not a range.
+// Views of `data`'s tensors, no copy. Throws dfq::Error when nothing is left.
+Dataset selectImages(const Dataset& data, int64_t offset, int64_t stride, int64_t limit);
+
 // Checks that the images have the model's spatial size `inputShape` [C, H, W]. Image folders are
 // always fitted (resized and centre-cropped). For the other formats a different size is an error
 // naming the dataset, the sizes and `resizeKey`, unless `resize` is true: then the images are

@@ -77,7 +77,19 @@ const std::vector<KeySpec>& schema() {
          "`fashion-mnist` names the Debian dataset-fashion-mnist files."},
         {"data.split", &C::dataSplit, "Which split of a dataset folder."},
         {"data.batch_size", &C::dataBatchSize, "Evaluation batch size.", 1, 1e6},
-        {"data.limit", &C::dataLimit, "Evaluate on the first N images only; 0: all.", 0, 1e12},
+        {"data.offset", &C::dataOffset,
+         "Evaluate from this image on (0-based), e.g. to keep apart images a recipe uses "
+         "(real.offset).",
+         0, 1e12},
+        {"data.stride", &C::dataStride,
+         "Evaluate every N-th image from data.offset: with data.offset 1 and stride 2 the odd "
+         "images, which a recipe reading the even ones never sees. CIFAR's files are ordered by "
+         "class, so a stride keeps every class where a range would not.",
+         1, 1e6},
+        {"data.limit", &C::dataLimit,
+         "Evaluate on the first N images (of those data.offset and data.stride select) only; "
+         "0: all.",
+         0, 1e12},
         {"data.resize", &C::dataResize,
          "Resize IDX or CIFAR images whose size differs from the model's input (bilinear); "
          "false: such data is an error. Image folders are always resized and centre-cropped."},

@@ -29,6 +29,8 @@ struct ExperimentConfig {
     std::string dataPath;
     DataSplit dataSplit = DataSplit::Test;
     int64_t dataBatchSize = 128;  // data::kDefaultEvalBatch (evaluator.h says why)
+    int64_t dataOffset = 0;
+    int64_t dataStride = 1;
     int64_t dataLimit = 0;
     bool dataResize = false;
 

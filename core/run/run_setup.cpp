@@ -78,11 +78,7 @@ data::Dataset loadEvalData(const ExperimentConfig& c, const model::ModelMeta& me
     const auto split = c.dataSplit == DataSplit::Train ? data::Split::Train : data::Split::Test;
     data::Dataset d = data::loadDataset(c.resolvedDataPath(), split, meta.inputShape);
     note = data::checkImageSize(d, meta.inputShape, c.dataResize, "data.resize: true");
-    if (c.dataLimit > 0 && c.dataLimit < d.size()) {
-        d.images = d.images.narrow(0, 0, c.dataLimit);
-        d.labels = d.labels.narrow(0, 0, c.dataLimit);
-    }
-    return d;
+    return data::selectImages(d, c.dataOffset, c.dataStride, c.dataLimit);
 }
 
 }  // namespace dfq::run
