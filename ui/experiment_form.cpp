@@ -172,19 +172,71 @@ ExperimentForm::ExperimentForm(QWidget* parent) : QWidget(parent) {
     updateRecipeRows();
 }
 
-// A row per number a recipe declares (method/registry.h), under its section.
+namespace {
+
+// The widget a declared key's type asks for.
+QWidget* declaredKeyWidget(const method::RecipeKey& k, ExperimentForm* form) {
+    using Type = method::RecipeKey::Type;
+    if (k.type == Type::Boolean) {
+        auto* box = new QCheckBox;
+        QObject::connect(box, &QCheckBox::toggled, form, &ExperimentForm::changed);
+        return box;
+    }
+    if (k.type == Type::Choice) {
+        auto* combo = new QComboBox;
+        for (const auto& c : k.choices)
+            combo->addItem(QString::fromStdString(c));
+        QObject::connect(combo, &QComboBox::currentTextChanged, form, &ExperimentForm::changed);
+        return combo;
+    }
+    auto* edit = new QLineEdit;
+    QObject::connect(edit, &QLineEdit::editingFinished, form, &ExperimentForm::changed);
+    return edit;
+}
+
+void showDeclaredValue(QWidget* w, const std::string& value) {
+    if (auto* box = qobject_cast<QCheckBox*>(w))
+        box->setChecked(value == "true");
+    else if (auto* combo = qobject_cast<QComboBox*>(w))
+        combo->setCurrentText(QString::fromStdString(value));
+    else if (auto* edit = qobject_cast<QLineEdit*>(w))
+        edit->setText(QString::fromStdString(value));
+}
+
+// A text inside YAML double quotes.
+std::string yamlEscaped(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+        if (c == '"' || c == '\\')
+            out += '\\';
+        out += c;
+    }
+    return out;
+}
+
+// The widget's value as a --set value.
+std::string declaredValue(const QWidget* w) {
+    if (const auto* box = qobject_cast<const QCheckBox*>(w))
+        return box->isChecked() ? "true" : "false";
+    if (const auto* combo = qobject_cast<const QComboBox*>(w))
+        return combo->currentText().toStdString();
+    return qobject_cast<const QLineEdit*>(w)->text().toStdString();
+}
+
+}  // namespace
+
+// A row per key a recipe declares (method/registry.h), under its section.
 void ExperimentForm::addDeclaredKeys(const std::vector<method::RecipeInfo>& recipes) {
     for (const auto& r : recipes)
         for (const auto& k : r.keys) {
-            auto* edit = new QLineEdit;
-            edit->setToolTip(QString::fromStdString(run::configKeyDoc(k.key)));
+            QWidget* w = declaredKeyWidget(k, this);
+            w->setToolTip(QString::fromStdString(run::configKeyDoc(k.key)));
             QString label = QString::fromStdString(k.key.substr(k.key.find('.') + 1));
             label.replace('_', ' ');
             label[0] = label[0].toUpper();
-            form_->addRow(QString::fromStdString(r.title) + ": " + label.toLower(), edit);
-            connect(edit, &QLineEdit::editingFinished, this, &ExperimentForm::changed);
-            declared_.push_back({k.key, edit});
-            recipeRows_.push_back({edit, r.name});
+            form_->addRow(QString::fromStdString(r.title) + ": " + label.toLower(), w);
+            declared_.push_back({k.key, w});
+            recipeRows_.push_back({w, r.name});
         }
 }
 
@@ -228,8 +280,10 @@ void ExperimentForm::setConfig(const run::ExperimentConfig& c) {
     qimeraMapping_->setChecked(c.qimeraMapping);
     autoreconArch_->setCurrentText(QString::fromStdString(c.autoreconArchitecture));
     autoreconSearchEpochs_->setValue(static_cast<int>(c.autoreconSearchEpochs));
-    for (const auto& [key, edit] : declared_)
-        edit->setText(number(c.recipeValue(key)));
+    for (const auto& [key, widget] : declared_) {
+        const QSignalBlocker block(widget);
+        showDeclaredValue(widget, c.recipeString(key));
+    }
     updateRecipeRows();
     emit modelChanged(model_->text());
 }
@@ -269,8 +323,12 @@ run::ExperimentConfig ExperimentForm::config() const {
         "autorecon.architecture=\"" + autoreconArch_->currentText().toStdString() + "\"",
         "autorecon.search_epochs=" + std::to_string(autoreconSearchEpochs_->value()),
     };
-    for (const auto& [key, edit] : declared_)
-        sets.push_back(key + "=" + edit->text().toStdString());
+    for (const auto& [key, widget] : declared_) {
+        std::string value = declaredValue(widget);
+        if (method::findRecipeKey(key)->type == method::RecipeKey::Type::Text)
+            value = "\"" + yamlEscaped(value) + "\"";
+        sets.push_back(key + "=" + value);
+    }
     c = run::parseExperimentConfig(run::toYaml(base_), "the experiment form", sets);
     // Calibration never outlasts the warm-up the form sets.
     if (c.scheduleCalibrationEpochs > c.scheduleEpochs)

@@ -43,8 +43,9 @@ class ExperimentForm : public QWidget {
     QFormLayout* form_ = nullptr;
     // The rows of one recipe's keys (the recipe's name), shown while it is chosen.
     std::vector<std::pair<QWidget*, std::string>> recipeRows_;
-    // The numbers recipes declare, by full key.
-    std::vector<std::pair<std::string, QLineEdit*>> declared_;
+    // The keys recipes declare, by full key: a line edit (numbers, texts), a check box
+    // (booleans) or a combo box (choices).
+    std::vector<std::pair<std::string, QWidget*>> declared_;
     QLineEdit* name_;
     QLineEdit* model_;
     QLineEdit* data_;

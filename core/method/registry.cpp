@@ -1,11 +1,18 @@
 #include "registry.h"
 
+#include <cmath>
+#include <cstdint>
+#include <sstream>
+
 #include "../error.h"
 #include "recipes/ait.h"
 #include "recipes/autorecon.h"
 #include "recipes/gdfq.h"
+#include "recipes/hast.h"
 #include "recipes/kd.h"
 #include "recipes/qimera.h"
+#include "recipes/real.h"
+#include "recipes/synq.h"
 #include "recipes/zeroq.h"
 
 namespace dfq::method {
@@ -51,7 +58,92 @@ const Entry& entryNamed(const std::vector<Entry>& entries, const std::string& na
     throw Error("unknown " + std::string(what) + " recipe '" + name + "' (known: " + known + ")");
 }
 
+// As the configuration reference writes numbers: whole ones without an exponent.
+std::string shortNumber(double v) {
+    std::ostringstream o;
+    if (v == std::floor(v) && std::abs(v) < 1e15)
+        o << static_cast<int64_t>(v);
+    else
+        o << v;
+    return o.str();
+}
+
 }  // namespace
+
+std::string RecipeKey::defaultString() const {
+    switch (type) {
+        case Type::Boolean:
+            return defaultValue != 0 ? "true" : "false";
+        case Type::Choice:
+        case Type::Text:
+            return defaultText;
+        case Type::Number:
+        case Type::Integer:
+            break;
+    }
+    return shortNumber(defaultValue);
+}
+
+std::string RecipeKey::allowedText() const {
+    switch (type) {
+        case Type::Boolean:
+            return "true or false";
+        case Type::Choice: {
+            std::string out;
+            for (size_t i = 0; i < choices.size(); ++i)
+                out += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + choices[i];
+            return out;
+        }
+        case Type::Text:
+            return "text";
+        case Type::Number:
+        case Type::Integer:
+            break;
+    }
+    return shortNumber(min) + " to " + shortNumber(max);
+}
+
+RecipeKey RecipeKey::number(std::string key, double def, double min, double max, std::string doc) {
+    RecipeKey k;
+    k.key = std::move(key);
+    k.defaultValue = def;
+    k.min = min;
+    k.max = max;
+    k.doc = std::move(doc);
+    return k;
+}
+
+RecipeKey RecipeKey::integer(std::string key, double def, double min, double max, std::string doc) {
+    RecipeKey k = number(std::move(key), def, min, max, std::move(doc));
+    k.type = Type::Integer;
+    return k;
+}
+
+RecipeKey RecipeKey::boolean(std::string key, bool def, std::string doc) {
+    RecipeKey k = number(std::move(key), def ? 1 : 0, 0, 1, std::move(doc));
+    k.type = Type::Boolean;
+    return k;
+}
+
+RecipeKey RecipeKey::choice(std::string key, std::vector<std::string> choices, std::string def,
+                            std::string doc) {
+    RecipeKey k;
+    k.key = std::move(key);
+    k.type = Type::Choice;
+    k.choices = std::move(choices);
+    k.defaultText = std::move(def);
+    k.doc = std::move(doc);
+    return k;
+}
+
+RecipeKey RecipeKey::text(std::string key, std::string def, std::string doc) {
+    RecipeKey k;
+    k.key = std::move(key);
+    k.type = Type::Text;
+    k.defaultText = std::move(def);
+    k.doc = std::move(doc);
+    return k;
+}
 
 const std::vector<RecipeInfo>& generatorRecipes() {
     static const std::vector<RecipeInfo> out = infos(generatorEntries());

@@ -14,15 +14,33 @@ class MethodContext;
 class GeneratorRecipe;
 class StudentRecipe;
 
-// A number a recipe declares as its own configuration key (`zeroq.pool_size`): parsed, checked,
-// written to config.yaml when the recipe is chosen, documented and offered by the form, all
-// from this declaration (ExperimentConfig::recipeValue reads it).
+// A key a recipe declares as its own (`zeroq.pool_size`): parsed, checked, written to
+// config.yaml when the recipe is chosen, documented and offered by the form, all from this
+// declaration (ExperimentConfig::recipeValue, recipeFlag and recipeText read it). Declared with
+// the helpers below.
 struct RecipeKey {
+    enum class Type { Number, Integer, Boolean, Choice, Text };
     std::string key;  // "<section>.<name>"
-    double defaultValue = 0;
-    double min = 0, max = 0;
-    bool integer = false;
+    Type type = Type::Number;
+    double defaultValue = 0;           // Number, Integer; Boolean as 0 or 1
+    double min = 0, max = 0;           // Number, Integer
+    std::vector<std::string> choices;  // Choice
+    std::string defaultText;           // Choice, Text
     std::string doc;
+
+    bool numeric() const { return type == Type::Number || type == Type::Integer; }
+    bool textual() const { return type == Type::Choice || type == Type::Text; }
+    // The default as the configuration writes it ("0.5", "true", "lowpass", "").
+    std::string defaultString() const;
+    // "0 to 1", "true or false", "a, b or c", "text".
+    std::string allowedText() const;
+
+    static RecipeKey number(std::string key, double def, double min, double max, std::string doc);
+    static RecipeKey integer(std::string key, double def, double min, double max, std::string doc);
+    static RecipeKey boolean(std::string key, bool def, std::string doc);
+    static RecipeKey choice(std::string key, std::vector<std::string> choices, std::string def,
+                            std::string doc);
+    static RecipeKey text(std::string key, std::string def, std::string doc);
 };
 
 // What the configuration, the CLI, the form and docs/config.md know of a recipe. Torch-free:

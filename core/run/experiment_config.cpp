@@ -48,15 +48,46 @@ T scalarAs(const std::string& source, const KeySpec& s, const YAML::Node& node, 
     }
 }
 
-// A recipe's declared number, checked against its declaration.
+// A recipe's declared key, checked against its declaration.
 void assignRecipeKey(C& c, const method::RecipeKey& k, const YAML::Node& node,
                      const std::string& source) {
+    using Type = method::RecipeKey::Type;
     const KeySpec spec{k.key.c_str(), &C::name, k.doc, k.min, k.max};
-    const double v = scalarAs<double>(source, spec, node, k.integer ? "an integer" : "a number");
-    if (k.integer && v != std::floor(v))
+    switch (k.type) {
+        case Type::Boolean:
+            c.recipeValues[k.key] = scalarAs<bool>(source, spec, node, "true or false") ? 1 : 0;
+            return;
+        case Type::Choice: {
+            const std::string v = scalarAs<std::string>(source, spec, node, "a name");
+            if (std::find(k.choices.begin(), k.choices.end(), v) == k.choices.end())
+                fail(source, spec, "must be " + k.allowedText() + ", got '" + v + "'");
+            c.recipeTexts[k.key] = v;
+            return;
+        }
+        case Type::Text:
+            c.recipeTexts[k.key] =
+                node.IsNull() ? "" : scalarAs<std::string>(source, spec, node, "text");
+            return;
+        case Type::Number:
+        case Type::Integer:
+            break;
+    }
+    const bool integer = k.type == Type::Integer;
+    const double v = scalarAs<double>(source, spec, node, integer ? "an integer" : "a number");
+    if (integer && v != std::floor(v))
         fail(source, spec, "must be an integer");
     checkRange(source, spec, v);
     c.recipeValues[k.key] = v;
+}
+
+const method::RecipeKey& declaredKey(const std::string& key, bool textual) {
+    const method::RecipeKey* k = method::findRecipeKey(key);
+    if (!k)
+        throw Error("'" + key + "' is not a key any recipe declares");
+    if (k->textual() != textual)
+        throw Error("'" + key + "' is " + (k->textual() ? "a name or a text" : "a number") +
+                    ", not " + (textual ? "a name or a text" : "a number"));
+    return *k;
 }
 
 void assign(C& c, const KeySpec& s, const YAML::Node& node, const std::string& source) {
@@ -176,12 +207,30 @@ void validate(const C& c, const std::string& source) {
 }  // namespace
 
 double ExperimentConfig::recipeValue(const std::string& key) const {
+    const method::RecipeKey& k = declaredKey(key, false);
     const auto it = recipeValues.find(key);
-    if (it != recipeValues.end())
-        return it->second;
-    if (const method::RecipeKey* k = method::findRecipeKey(key))
-        return k->defaultValue;
-    throw Error("'" + key + "' is not a key any recipe declares");
+    return it != recipeValues.end() ? it->second : k.defaultValue;
+}
+
+bool ExperimentConfig::recipeFlag(const std::string& key) const {
+    return recipeValue(key) != 0;
+}
+
+std::string ExperimentConfig::recipeText(const std::string& key) const {
+    const method::RecipeKey& k = declaredKey(key, true);
+    const auto it = recipeTexts.find(key);
+    return it != recipeTexts.end() ? it->second : k.defaultText;
+}
+
+std::string ExperimentConfig::recipeString(const std::string& key) const {
+    const method::RecipeKey* k = method::findRecipeKey(key);
+    if (!k)
+        throw Error("'" + key + "' is not a key any recipe declares");
+    if (k->textual())
+        return recipeText(key);
+    if (k->type == method::RecipeKey::Type::Boolean)
+        return recipeFlag(key) ? "true" : "false";
+    return number(recipeValue(key));
 }
 
 std::string ExperimentConfig::resolvedModelPath() const {
@@ -376,9 +425,15 @@ std::string toYaml(const ExperimentConfig& c) {
         if (!r || r->keys.empty())
             continue;
         out << YAML::Key << r->section << YAML::Value << YAML::BeginMap;
-        for (const auto& k : r->keys)
-            out << YAML::Key << k.key.substr(k.key.find('.') + 1) << YAML::Value
-                << c.recipeValue(k.key);
+        for (const auto& k : r->keys) {
+            out << YAML::Key << k.key.substr(k.key.find('.') + 1) << YAML::Value;
+            if (k.textual())
+                out << YAML::DoubleQuoted << c.recipeText(k.key);
+            else if (k.type == method::RecipeKey::Type::Boolean)
+                out << c.recipeFlag(k.key);
+            else
+                out << c.recipeValue(k.key);
+        }
         out << YAML::EndMap;
     }
     out << YAML::EndMap;
@@ -419,8 +474,11 @@ std::string configReferenceMarkdown() {
     for (const auto* list : {&method::generatorRecipes(), &method::studentRecipes()})
         for (const auto& r : *list)
             for (const auto& k : r.keys)
-                o << "| `" << k.key << "` | `" << number(k.defaultValue) << "` | " << number(k.min)
-                  << " to " << number(k.max) << " | " << k.doc << " (method."
+                o << "| `" << k.key << "` | `"
+                  << (k.type == method::RecipeKey::Type::Text && k.defaultText.empty()
+                          ? "\"\""
+                          : k.defaultString())
+                  << "` | " << k.allowedText() << " | " << k.doc << " (method."
                   << (list == &method::generatorRecipes() ? "generator" : "student") << ": "
                   << r.name << ") |\n";
     return o.str();
@@ -433,7 +491,7 @@ std::vector<std::string> configKeyChoices(const std::string& key) {
 
 std::string configKeyDoc(const std::string& key) {
     if (const method::RecipeKey* k = method::findRecipeKey(key))
-        return k->doc + " Allowed: " + number(k->min) + " to " + number(k->max) + ". (" + key + ")";
+        return k->doc + " Allowed: " + k->allowedText() + ". (" + key + ")";
     const KeySpec* s = findSpec(key);
     if (!s)
         return "";

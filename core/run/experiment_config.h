@@ -104,10 +104,17 @@ struct ExperimentConfig {
     std::vector<std::string> outputBnChannelLayers;
 
     // The keys recipes declare themselves (method/registry.h), by full key; a key not set here
-    // has its declared default.
+    // has its declared default. Numbers, integers and booleans (0 or 1) in recipeValues,
+    // choices and texts in recipeTexts.
     std::map<std::string, double> recipeValues;
-    // A declared recipe key's value. Throws dfq::Error for a key no recipe declares.
+    std::map<std::string, std::string> recipeTexts;
+    // A declared recipe key's value: a number or an integer, a boolean, a choice or a text.
+    // Throws dfq::Error for a key no recipe declares, or one of another type.
     double recipeValue(const std::string& key) const;
+    bool recipeFlag(const std::string& key) const;
+    std::string recipeText(const std::string& key) const;
+    // Any declared key's value as the configuration writes it ("0.5", "true", "lowpass").
+    std::string recipeString(const std::string& key) const;
 
     // model.path with `demo` resolved to the built-in teacher's file.
     std::string resolvedModelPath() const;

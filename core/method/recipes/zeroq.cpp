@@ -129,18 +129,20 @@ GeneratorEntry zeroqEntry() {
              "network) to match every BatchNorm layer of the teacher, optionally with CE towards "
              "assigned labels; each batch is updated zeroq.steps times, then fixed.",
              "zeroq",
-             {{"zeroq.pool_size", 256, 1, 1e7, true,
-               "Images in the pool, rounded up to whole batches of generator.batch_size."},
-              {"zeroq.lr", 0.1, 1e-9, 1e3, false,
-               "Adam's learning rate on the pixels (of the normalized input), scaled by the "
-               "run's learning-rate schedule."},
-              {"zeroq.steps", 50, 0, 1e9, true,
-               "Updates of each pool batch before it is fixed; ZeroQ distils before any "
-               "fine-tuning, so steps x batches = the warm-up's iterations fits it."},
-              {"zeroq.ce_weight", 0, 0, 1e3, false,
-               "Weight of the CE towards each image's assigned label (image i: class i mod "
-               "classes); 0 is ZeroQ's BNS-only loss, and the labels are the teacher's "
-               "predictions."}}},
+             {RecipeKey::integer(
+                  "zeroq.pool_size", 256, 1, 1e7,
+                  "Images in the pool, rounded up to whole batches of generator.batch_size."),
+              RecipeKey::number("zeroq.lr", 0.1, 1e-9, 1e3,
+                                "Adam's learning rate on the pixels (of the normalized input), "
+                                "scaled by the run's learning-rate schedule."),
+              RecipeKey::integer("zeroq.steps", 50, 0, 1e9,
+                                 "Updates of each pool batch before it is fixed; ZeroQ distils "
+                                 "before any fine-tuning, so steps x batches = the warm-up's "
+                                 "iterations fits it."),
+              RecipeKey::number("zeroq.ce_weight", 0, 0, 1e3,
+                                "Weight of the CE towards each image's assigned label (image i: "
+                                "class i mod classes); 0 is ZeroQ's BNS-only loss, and the labels "
+                                "are the teacher's predictions.")}},
             [](MethodContext& ctx, const run::ExperimentConfig& c) {
                 ZeroqOptions o;
                 o.poolSize = static_cast<int64_t>(c.recipeValue("zeroq.pool_size"));
