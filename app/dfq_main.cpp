@@ -378,6 +378,7 @@ int dfq::app::runInFolder(const dfq::run::ExperimentConfig& config, dfq::run::Ru
     files.checkpoint = dir.checkpointPath();
     files.exportStudent = dir.studentPath();
     files.exportModel = dir.modelPath();
+    files.syntheticSet = dir.syntheticSetPath();
     std::fprintf(stderr, "Run folder %s\n", dir.path().c_str());
     CliObserver cli(config.scheduleEpochs);
     dfq::run::RunControl control;

@@ -108,6 +108,7 @@ void RunController::launch(const run::ExperimentConfig& config, const QString& o
             files.checkpoint = dir->checkpointPath();
             files.exportStudent = dir->studentPath();
             files.exportModel = dir->modelPath();
+            files.syntheticSet = dir->syntheticSetPath();
             forward.setFolder(QString::fromStdString(dir->path()));
             run::Trainer(c, {&forward, &*dir}, files).run(control.get());
         } catch (const std::exception& e) {

@@ -45,6 +45,30 @@ struct InputCapture : model::LayerHooks {
     }
 };
 
+// Keeps one layer's output, after the hooks it wraps (the student's quantizer) have had theirs;
+// for the teacher, as a leaf that gradients stop at.
+struct OutputCapture : model::LayerHooks {
+    model::LayerHooks* inner = nullptr;
+    int layer = -1;
+    bool leaf = false;
+    at::Tensor seen;
+    at::Tensor weight(const model::Layer& l, const at::Tensor& w) override {
+        return inner ? inner->weight(l, w) : w;
+    }
+    at::Tensor input(const model::Layer& l, const at::Tensor& x) override {
+        return inner ? inner->input(l, x) : x;
+    }
+    at::Tensor output(const model::Layer& l, const at::Tensor& y) override {
+        at::Tensor out = inner ? inner->output(l, y) : y;
+        if (l.index == layer) {
+            if (leaf)
+                out = out.detach().requires_grad_(true);
+            seen = out;
+        }
+        return out;
+    }
+};
+
 model::ParamStore onDevice(const model::ParamStore& params, c10::Device device) {
     model::ParamStore out;
     for (size_t i = 0; i < params.size(); ++i)
@@ -135,6 +159,43 @@ at::Tensor MethodContext::teacherFeatures(const at::Tensor& x) {
         teacher_.forward(x.to(device_));
     }
     return capture.seen.reshape({x.size(0), -1}).to(at::kCPU, at::kFloat);
+}
+
+MethodContext::FeaturePass MethodContext::teacherFeaturePass(const at::Tensor& x, int layer) {
+    OutputCapture capture;
+    capture.layer = layer;
+    capture.leaf = true;
+    FeaturePass p;
+    {
+        torch::AutoGradMode grad(true);
+        teacher_.setHooks(&capture);
+        teacher_.setBnProbe(false);
+        const ScopeExit restore([&] {
+            teacher_.setHooks(nullptr);
+            teacher_.setBnProbe(true);
+        });
+        p.logits = asFloat(teacher_.forward(x.detach().to(device_)));
+    }
+    p.feature = capture.seen;
+    if (!p.feature.defined())
+        throw Error("layer " + std::to_string(layer) + " did not run in the teacher's pass");
+    return p;
+}
+
+MethodContext::FeaturePass MethodContext::studentFeaturePass(const at::Tensor& x, int layer) {
+    OutputCapture capture;
+    capture.inner = quantizer_.get();
+    capture.layer = layer;
+    FeaturePass p;
+    {
+        studentNet_.setHooks(&capture);
+        const ScopeExit restore([&] { studentNet_.setHooks(quantizer_.get()); });
+        p.logits = studentLogits(x);
+    }
+    p.feature = capture.seen;
+    if (!p.feature.defined())
+        throw Error("layer " + std::to_string(layer) + " did not run in the student's pass");
+    return p;
 }
 
 analysis::LayerProbeResult MethodContext::probeLayers(const at::Tensor& images) {

@@ -56,6 +56,15 @@ class MethodContext {
     // The teacher's features (the input of its classifier, flattened) on the CPU; undefined
     // without a classifier.
     at::Tensor teacherFeatures(const at::Tensor& x);
+    // A pass that also returns one layer's output (index into the graph's layers), with the
+    // gradient path from it to the logits (Grad-CAM). The teacher's output is a fresh leaf:
+    // nothing before it gets gradients, and the logits are the teacher's on x. The student's is
+    // the student's own activation, with its graph; its logits are studentLogits(x)'s.
+    struct FeaturePass {
+        at::Tensor logits, feature;
+    };
+    FeaturePass teacherFeaturePass(const at::Tensor& x, int layer);
+    FeaturePass studentFeaturePass(const at::Tensor& x, int layer);
     // The student against the teacher, layer by layer (analysis::LayerProbe).
     analysis::LayerProbeResult probeLayers(const at::Tensor& images);
 

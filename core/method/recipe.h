@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../model/interpreter.h"
+#include "fixed_set.h"
 #include "losses.h"
 
 namespace dfq::method {
@@ -77,6 +78,13 @@ class GeneratorRecipe {
     // recipes without one).
     virtual ArchitectureSearch* search() { return nullptr; }
     virtual std::string architecture() const { return ""; }
+    // A fixed set of images the recipe makes before the student trains (HAST), once it is
+    // complete; nullptr for recipes that have none, or before. The run folder keeps it.
+    virtual const FixedSet* fixedSet() const { return nullptr; }
+    // What the recipe's batches are, for the samples view: "" (a generator's images), "hast"
+    // (a fixed set the student draws from), "hast-synthesis" (that set being optimized) or
+    // "real" (a pool of real images).
+    virtual std::string sampleSource() const { return ""; }
     // Everything that evolves (tensors stored on the CPU); load throws dfq::Error when the
     // archive does not fit this recipe.
     virtual void save(torch::serialize::OutputArchive& archive) const = 0;
@@ -100,6 +108,8 @@ struct InundationReport {
 
 struct StudentStep {
     at::Tensor ce, kd, loss;
+    // SynQ's Grad-CAM alignment, unweighted (undefined for recipes without it).
+    at::Tensor cam;
 };
 
 class StudentRecipe {

@@ -22,10 +22,12 @@ namespace {
 // The registry: one line per recipe, in the order the choices are offered.
 const std::vector<GeneratorEntry>& generatorEntries() {
     static const std::vector<GeneratorEntry> entries = {
-        gdfqEntry(),
-        qimeraEntry(),
-        autoreconEntry(),
-        zeroqEntry(),
+        gdfqEntry(),       // GDFQ's conditional generator
+        qimeraEntry(),     // Qimera's superposed embeddings
+        autoreconEntry(),  // AutoReCon's cells
+        zeroqEntry(),      // a pool of images, updated during the run
+        hastEntry(),       // a fixed set of hard samples, made in the warm-up
+        realEntry(),       // real images without labels
     };
     return entries;
 }
@@ -34,6 +36,7 @@ const std::vector<StudentEntry>& studentEntries() {
     static const std::vector<StudentEntry> entries = {
         kdEntry(),
         aitEntry(),
+        synqEntry(),
     };
     return entries;
 }

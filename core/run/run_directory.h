@@ -34,6 +34,7 @@ class RunDirectory : public Observer {
     std::string checkpointPath() const { return path_ + "/checkpoints/last.pt"; }
     std::string studentPath() const { return path_ + "/quantized_student.pt"; }
     std::string modelPath() const { return path_ + "/quantized_model.pt"; }
+    std::string syntheticSetPath() const { return path_ + "/synthetic_set.pt"; }
 
     void onResume(int64_t step, const RunSummary& soFar) override;
     void onStart(const std::string& resolvedConfigYaml, int64_t totalSteps) override;

@@ -76,6 +76,7 @@ class Session {
     void diverged(const std::string& message);
     bool stopRequested();
     void saveCheckpoint();
+    void writeFixedSet();
     data::EvalResult evaluate(bool student);
     void ptqBaseline();
     void calibrateFromFixedSet();
@@ -113,7 +114,7 @@ class Session {
     at::Tensor realProbe_;  // the first evaluation images, for the layer-by-layer comparison
     int64_t resumedAt_ = 0;
     Clock::time_point loopStart_;
-    bool boundaryDue_ = false, cappedLogged_ = false;
+    bool boundaryDue_ = false, cappedLogged_ = false, fixedSetWritten_ = false;
     int64_t warmupIterations_ = 0;  // run by this process
 };
 
@@ -240,7 +241,22 @@ bool Session::stopRequested() {
     return true;
 }
 
+// A generator recipe's fixed set goes to the run folder once it is made (and again after a
+// resume, which costs one write).
+void Session::writeFixedSet() {
+    const method::FixedSet* set = pipeline_->generator().fixedSet();
+    if (fixedSetWritten_ || !set || files_.syntheticSet.empty())
+        return;
+    method::writeFixedSet(files_.syntheticSet, *set, modelSha_);
+    fixedSetWritten_ = true;
+    char mean[32];
+    std::snprintf(mean, sizeof mean, "%.3f", set->difficulty.mean().item<double>());
+    log("synthetic set of " + std::to_string(set->images.size(0)) + " images written to " +
+        files_.syntheticSet + " (mean difficulty " + mean + ")");
+}
+
 void Session::saveCheckpoint() {
+    writeFixedSet();
     const auto t0 = Clock::now();
     if (!files_.checkpoint.empty())
         writeCheckpoint(files_.checkpoint, configYaml_, modelSha_, *pipeline_, step_, summary_,

@@ -28,6 +28,7 @@ struct TrainerFiles {
     std::string resumeFrom;     // a checkpoint of a run of the same configuration
     std::string exportStudent;  // the quantized student, written at the end
     std::string exportModel;    // the same as a TorchScript module, written at the end
+    std::string syntheticSet;   // a generator recipe's fixed set, once it is made (HAST)
 };
 
 class Trainer {
