@@ -89,13 +89,62 @@ StepStats Pipeline::step(bool trainStudent, bool calibrate, double lrG, double l
     Synthetic batch = g.batch;
     batch.images = asFloat(batch.images);
     const StudentStep s = student_->train(batch, lastTeacherLogits_, lrS);
-    const std::vector<double> n = toHost({s.ce, s.kd, s.loss});
+    if (emaDecay_ > 0)
+        updateAverage();
+    const std::vector<double> n =
+        s.cam.defined() ? toHost({s.ce, s.kd, s.loss, s.cam}) : toHost({s.ce, s.kd, s.loss});
     stats.studentCe = n[0];
     stats.studentKd = n[1];
+    if (s.cam.defined())
+        stats.studentCam = n[3];
     stats.studentLoss = n[2];
     stats.studentTrained = true;
     stats.studentSeconds = since(t1);
     return stats;
+}
+
+void Pipeline::updateAverage() {
+    torch::NoGradGuard noGrad;
+    const auto& params = ctx_->trainable();
+    const double decay = std::min(emaDecay_, (1.0 + static_cast<double>(emaSteps_)) /
+                                                 (10.0 + static_cast<double>(emaSteps_)));
+    ++emaSteps_;
+    if (ema_.empty()) {
+        for (const at::Tensor& p : params)
+            ema_.push_back(p.detach().clone());
+        return;
+    }
+    for (size_t i = 0; i < params.size(); ++i)
+        ema_[i].mul_(decay).add_(params[i].detach(), 1 - decay);
+}
+
+void Pipeline::withAveragedWeights(const std::function<void()>& fn) {
+    if (ema_.empty()) {
+        fn();
+        return;
+    }
+    const auto& params = ctx_->trainable();
+    std::vector<at::Tensor> live;
+    {
+        torch::NoGradGuard noGrad;
+        for (size_t i = 0; i < params.size(); ++i) {
+            live.push_back(params[i].detach().clone());
+            params[i].detach().copy_(ema_[i]);
+        }
+    }
+    const ScopeExit restore([&] {
+        torch::NoGradGuard noGrad;
+        for (size_t i = 0; i < params.size(); ++i)
+            params[i].detach().copy_(live[i]);
+    });
+    fn();
+}
+
+void Pipeline::adoptAveragedWeights() {
+    torch::NoGradGuard noGrad;
+    const auto& params = ctx_->trainable();
+    for (size_t i = 0; i < ema_.size(); ++i)
+        params[i].detach().copy_(ema_[i]);
 }
 
 StepStats Pipeline::searchStep(double lrG, int64_t epoch) {
@@ -186,6 +235,14 @@ void Pipeline::saveState(torch::serialize::OutputArchive& archive) const {
     generator_->save(archive);
     ctx_->save(archive);
     student_->save(archive);
+    if (!ema_.empty()) {
+        torch::serialize::OutputArchive ema;
+        writeCount(ema, "count", ema_.size());
+        ema.write("steps", c10::IValue(emaSteps_));
+        for (size_t i = 0; i < ema_.size(); ++i)
+            ema.write("w" + std::to_string(i), ema_[i].cpu(), true);
+        archive.write("weight_average", ema);
+    }
 }
 
 void Pipeline::loadState(torch::serialize::InputArchive& archive) {
@@ -193,6 +250,21 @@ void Pipeline::loadState(torch::serialize::InputArchive& archive) {
     generator_->load(archive);
     ctx_->load(archive);
     student_->load(archive);
+    torch::serialize::InputArchive ema;
+    ema_.clear();
+    emaSteps_ = 0;
+    if (!archive.try_read("weight_average", ema))
+        return;
+    const auto& params = ctx_->trainable();
+    checkCount(ema, "count", params.size());
+    c10::IValue steps;
+    ema.read("steps", steps);
+    emaSteps_ = steps.toInt();
+    for (size_t i = 0; i < params.size(); ++i) {
+        at::Tensor w;
+        ema.read("w" + std::to_string(i), w, true);
+        ema_.push_back(w.to(params[i].device()));
+    }
 }
 
 }  // namespace dfq::method

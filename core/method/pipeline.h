@@ -1,6 +1,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -19,6 +20,7 @@ struct StepStats {
     double studentCe = 0;
     double studentKd = 0;
     double studentLoss = 0;
+    double studentCam = 0;  // SynQ's Grad-CAM alignment, unweighted
     bool studentTrained = false;
     bool superposed = false;      // Qimera: this batch was made of boundary samples
     int64_t teacherClasses = 0;   // distinct classes the teacher predicts on the batch
@@ -78,6 +80,19 @@ class Pipeline {
     const at::Tensor& lastBnVarMse() const { return lastBnVarMse_; }
     const std::vector<model::BnBatchStats>& lastBnStats() const { return lastBnStats_; }
 
+    // The student's weights as an exponential moving average over its training steps, with
+    // `decay` per step (0: off). Evaluations and the run's result see the average, not the last
+    // step's weights: a data-free run cannot pick its best epoch on real data, and the average
+    // smooths the last epochs' swings. The decay ramps up as (1 + t) / (10 + t) over the first
+    // steps t, so the average is not held at the PTQ weights.
+    void setWeightAverage(double decay) { emaDecay_ = decay; }
+    bool averagingWeights() const { return emaDecay_ > 0; }
+    // Runs fn with the averaged weights in the student, and the live ones back afterwards (bit
+    // for bit). Without an average (off, or before the first student step), just runs fn.
+    void withAveragedWeights(const std::function<void()>& fn);
+    // Puts the averaged weights in the student for good (the end of a run).
+    void adoptAveragedWeights();
+
     // Everything that evolves during a run: the generator recipe's and the student recipe's
     // state, the student's parameters, the activation ranges. Loading throws dfq::Error when the
     // archive does not fit this run.
@@ -86,6 +101,7 @@ class Pipeline {
 
     MethodContext& context() { return *ctx_; }
     GeneratorRecipe& generator() { return *generator_; }
+    const GeneratorRecipe& generator() const { return *generator_; }
     StudentRecipe& student() { return *student_; }
     quant::StudentQuantizer& quantizer() { return ctx_->quantizer(); }
     model::ParamStore& studentParams() { return ctx_->studentParams(); }
@@ -102,6 +118,10 @@ class Pipeline {
     Synthetic last_;
     at::Tensor lastTeacherLogits_, lastBnMeanMse_, lastBnVarMse_;
     std::vector<model::BnBatchStats> lastBnStats_;
+    void updateAverage();
+    double emaDecay_ = 0;
+    int64_t emaSteps_ = 0;
+    std::vector<at::Tensor> ema_;  // one per trainable tensor, once the student has trained
 };
 
 }  // namespace dfq::method

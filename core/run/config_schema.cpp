@@ -208,6 +208,11 @@ const std::vector<KeySpec>& schema() {
          "Weight of T²·KL (element-mean reduction, as the reference).", 0, 1e6},
         {"student.ce_weight", &C::studentCeWeight,
          "Weight of the cross-entropy with the generator's labels.", 0, 1e6},
+        {"student.ema", &C::studentEma,
+         "Decay per step of an exponential moving average of the student's weights, which the "
+         "evaluations see and the run exports instead of the last step's; 0: off (the "
+         "reference).",
+         0, 0.999999},
         {"output.dir", &C::outputDir, "Folder that receives the run folders."},
         {"output.sample_every", &C::outputSampleEvery,
          "Iterations between saved grids of synthetic samples.", 1, 1e9},

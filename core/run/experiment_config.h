@@ -93,6 +93,7 @@ struct ExperimentConfig {
     double studentTemperature = 20;
     double studentKdWeight = 1;
     double studentCeWeight = 1;
+    double studentEma = 0;
     double studentPassingThreshold = 1e-3;
     int64_t studentAlphaIter = 5;
 

@@ -54,8 +54,10 @@ std::unique_ptr<method::Pipeline> makePipeline(const model::Model& teacher,
     context->setComputeType(computeType(choiceName(c.precision), device));
     auto student = method::makeStudentRecipe(*context, c);
     auto generator = method::makeGeneratorRecipe(*context, c);
-    return std::make_unique<method::Pipeline>(std::move(context), std::move(generator),
-                                              std::move(student));
+    auto pipeline = std::make_unique<method::Pipeline>(std::move(context), std::move(generator),
+                                                       std::move(student));
+    pipeline->setWeightAverage(c.studentEma);
+    return pipeline;
 }
 
 model::ModelMeta resolvedMeta(const model::Model& teacher, const ExperimentConfig& c) {

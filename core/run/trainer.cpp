@@ -270,9 +270,20 @@ data::EvalResult Session::evaluate(bool student) {
     data::EvalOptions options;
     options.batchSize = c_.dataBatchSize;
     options.channelsLast = !student;  // the student's top-1 is what its exported file scores
-    return data::evaluate(
-        [&](const at::Tensor& x) { return student ? p.studentForward(x) : p.teacherForward(x); },
-        *evalData_, meta_.inputShape, norm_, options);
+    data::EvalResult r;
+    const auto run = [&] {
+        r = data::evaluate(
+            [&](const at::Tensor& x) {
+                return student ? p.studentForward(x) : p.teacherForward(x);
+            },
+            *evalData_, meta_.inputShape, norm_, options);
+    };
+    // The student's result is its averaged weights where the run averages them (student.ema).
+    if (student)
+        p.withAveragedWeights(run);
+    else
+        run();
+    return r;
 }
 
 // The PTQ baseline: the quantized student with the ranges calibrated on the generator's warm-up
@@ -533,6 +544,8 @@ void Session::evaluateEpoch(int64_t epoch) {
 void Session::complete() {
     if (!cancelled_)
         ptqBaseline();
+    if (!cancelled_)
+        pipeline_->adoptAveragedWeights();
     if (!cancelled_ && !files_.exportStudent.empty())
         exportStudent(files_.exportStudent, *teacher_, *pipeline_);
     if (!cancelled_ && !files_.exportModel.empty())
