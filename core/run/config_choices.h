@@ -19,6 +19,7 @@ enum class CalibrationChoice { Ema, MinMax, Mse };
 enum class GeneratorStyle { Auto, Cifar, Imagenet };
 enum class EmbeddingInit { Classifier, Random };
 enum class EmbeddingNormalization { PerEmbedding, Reference };
+enum class LrDecay { Step, Cosine };
 
 template <typename E>
 struct ChoiceNames;
@@ -49,6 +50,7 @@ DFQ_CHOICE_NAMES(EmbeddingInit,
                  {{EmbeddingInit::Classifier, "classifier"}, {EmbeddingInit::Random, "random"}})
 DFQ_CHOICE_NAMES(EmbeddingNormalization, {{EmbeddingNormalization::PerEmbedding, "per_embedding"},
                                           {EmbeddingNormalization::Reference, "reference"}})
+DFQ_CHOICE_NAMES(LrDecay, {{LrDecay::Step, "step"}, {LrDecay::Cosine, "cosine"}})
 #undef DFQ_CHOICE_NAMES
 
 // The name of a value, as YAML writes it.

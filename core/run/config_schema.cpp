@@ -137,6 +137,11 @@ const std::vector<KeySpec>& schema() {
         {"schedule.lr_milestones", &C::scheduleLrMilestones,
          "Epochs at which both learning rates are multiplied by lr_gamma.", 0, 1e6},
         {"schedule.lr_gamma", &C::scheduleLrGamma, "Learning-rate factor at each milestone.", 0, 1},
+        {"schedule.lr_decay", &C::scheduleLrDecay,
+         "`step`: the learning rates fall by lr_gamma at each lr milestone (the reference). "
+         "`cosine`: from the end of the warm-up they follow half a cosine, base * (1 + cos(pi * "
+         "e / n)) / 2 in student epoch e of n, so that the last epochs take small steps (the "
+         "milestones are then ignored)."},
         {"schedule.eval_from_epoch", &C::scheduleEvalFromEpoch,
          "First epoch (counted from 0) after which the student is evaluated on the real data; "
          "the PTQ baseline and the last epoch are always evaluated. The reference's ImageNet "

@@ -23,7 +23,8 @@ using Field =
                  std::vector<double> C::*, std::vector<std::string> C::*,
                  std::map<std::string, int64_t> C::*, DeviceChoice C::*, PrecisionChoice C::*,
                  DataSplit C::*, FirstLastLayers C::*, WeightRange C::*, CalibrationChoice C::*,
-                 GeneratorStyle C::*, EmbeddingInit C::*, EmbeddingNormalization C::*>;
+                 GeneratorStyle C::*, EmbeddingInit C::*, EmbeddingNormalization C::*,
+                 LrDecay C::*>;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 

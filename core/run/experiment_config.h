@@ -58,6 +58,7 @@ struct ExperimentConfig {
     int64_t scheduleCalibrationEpochs = 4;
     std::vector<int64_t> scheduleLrMilestones = {100, 200, 300};
     double scheduleLrGamma = 0.1;
+    LrDecay scheduleLrDecay = LrDecay::Step;
     int64_t scheduleEvalFromEpoch = 0;
 
     // generator

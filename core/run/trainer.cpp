@@ -38,6 +38,16 @@ double multistepLr(double base, int64_t epoch, const std::vector<int64_t>& miles
     return lr;
 }
 
+double scheduledLr(double base, int64_t epoch, const ExperimentConfig& c) {
+    if (c.scheduleLrDecay == LrDecay::Step)
+        return multistepLr(base, epoch, c.scheduleLrMilestones, c.scheduleLrGamma);
+    const int64_t n = c.scheduleEpochs - c.scheduleWarmupEpochs;
+    if (epoch < c.scheduleWarmupEpochs || n <= 0)
+        return base;
+    const double t = static_cast<double>(epoch - c.scheduleWarmupEpochs) / static_cast<double>(n);
+    return base * 0.5 * (1 + std::cos(M_PI * t));
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -400,9 +410,7 @@ void Session::beforeTraining() {
 }
 
 void Session::trainEpoch(int64_t epoch) {
-    const auto scheduled = [&](double base) {
-        return multistepLr(base, epoch, c_.scheduleLrMilestones, c_.scheduleLrGamma);
-    };
+    const auto scheduled = [&](double base) { return scheduledLr(base, epoch, c_); };
     const bool trainStudent = epoch >= c_.scheduleWarmupEpochs;
     pipeline_->beginEpoch({epoch, epoch == c_.scheduleWarmupEpochs, scheduled});
     cappedLogged_ = false;
@@ -432,10 +440,8 @@ void Session::trainEpoch(int64_t epoch) {
 }
 
 void Session::trainIteration(int64_t epoch, int64_t it, bool trainStudent, bool calibrationEpoch) {
-    const double lrG =
-        multistepLr(c_.generatorLr, epoch, c_.scheduleLrMilestones, c_.scheduleLrGamma);
-    const double lrS =
-        multistepLr(c_.studentLr, epoch, c_.scheduleLrMilestones, c_.scheduleLrGamma);
+    const double lrG = scheduledLr(c_.generatorLr, epoch, c_);
+    const double lrS = scheduledLr(c_.studentLr, epoch, c_);
     const bool calibrate = calibrationEpoch && calibration_ == quant::Calibration::Ema;
     const auto t0 = Clock::now();
     const auto s = pipeline_->step(trainStudent, calibrate, lrG, lrS);

@@ -50,5 +50,7 @@ class Trainer {
 // milestones m with epoch + 1 > m), as the reference's lr_policy.
 double multistepLr(double base, int64_t epoch, const std::vector<int64_t>& milestones,
                    double gamma);
+// The learning rate at a 0-based epoch under the configuration's schedule (schedule.lr_decay).
+double scheduledLr(double base, int64_t epoch, const ExperimentConfig& c);
 
 }  // namespace dfq::run

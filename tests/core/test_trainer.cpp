@@ -3,6 +3,7 @@
 #include <torch/csrc/jit/api/module.h>
 #include <torch/serialize/archive.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -79,6 +80,22 @@ TEST(Trainer, MultistepScheduleMatchesTheReference) {
     EXPECT_DOUBLE_EQ(dfq::run::multistepLr(1e-3, 99, m, 0.1), 1e-3);
     EXPECT_NEAR(dfq::run::multistepLr(1e-3, 100, m, 0.1), 1e-4, 1e-18);
     EXPECT_NEAR(dfq::run::multistepLr(1e-3, 399, m, 0.1), 1e-6, 1e-18);
+}
+
+// Cosine: the base rate through the warm-up, then half a cosine over the student's epochs
+// (10 epochs, 2 of warm-up: student epoch e of 8 gets (1 + cos(pi e / 8)) / 2).
+TEST(Trainer, CosineScheduleEndsSmall) {
+    dfq::run::ExperimentConfig c;
+    c.scheduleEpochs = 10;
+    c.scheduleWarmupEpochs = 2;
+    c.scheduleLrDecay = dfq::run::LrDecay::Cosine;
+    c.scheduleLrMilestones = {3};
+    EXPECT_DOUBLE_EQ(dfq::run::scheduledLr(1.0, 0, c), 1.0);
+    EXPECT_DOUBLE_EQ(dfq::run::scheduledLr(1.0, 2, c), 1.0);
+    EXPECT_NEAR(dfq::run::scheduledLr(1.0, 6, c), 0.5, 1e-15);
+    EXPECT_NEAR(dfq::run::scheduledLr(1.0, 9, c), (1 + std::cos(M_PI * 7 / 8)) / 2, 1e-15);
+    c.scheduleLrDecay = dfq::run::LrDecay::Step;
+    EXPECT_NEAR(dfq::run::scheduledLr(1.0, 9, c), 0.1, 1e-15);
 }
 
 TEST(Trainer, ReportsEveryEventAndWritesTheRunFolder) {
