@@ -1,5 +1,8 @@
 #include "loss_view.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include <qcustomplot.h>
 
 #include <QCheckBox>
@@ -29,7 +32,10 @@ const Series kSeries[] = {
     {"student CE", &run::IterationStats::studentCe, QColor(214, 39, 40), Qt::DashLine, true},
     {"student KD (T²·KL)", &run::IterationStats::studentKd, QColor(255, 127, 14), Qt::DotLine,
      true},
+    {"student Grad-CAM (SynQ)", &run::IterationStats::studentCam, QColor(148, 103, 189),
+     Qt::DashDotLine, true},
 };
+constexpr int kSeriesCount = static_cast<int>(std::size(kSeries));
 
 // One loss over a run's iterations, as drawn: positive values only on a log scale, smoothed when
 // asked, decimated for long runs.
@@ -99,10 +105,20 @@ void LossView::refresh(const RunData& d) {
         plot_->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
     else
         plot_->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
-    for (int i = 0; i < 6; ++i)
+    for (int i = 0; i < kSeriesCount; ++i)
         setSeries(plot_->graph(i), d.iterations, kSeries[i], logScale, smooth_->isChecked());
+    // SynQ's Grad-CAM term only where the run has one.
+    QCPGraph* cam = plot_->graph(kSeriesCount - 1);
+    const bool hasCam =
+        std::any_of(d.iterations.begin(), d.iterations.end(),
+                    [](const run::IterationStats& it) { return it.studentCam != 0; });
+    cam->setVisible(hasCam);
+    if (hasCam)
+        cam->addToLegend();
+    else
+        cam->removeFromLegend();
     // Compared runs: their generator and student totals, thin, in their own colour.
-    while (plot_->graphCount() > 6)
+    while (plot_->graphCount() > kSeriesCount)
         plot_->removeGraph(plot_->graphCount() - 1);
     for (size_t r = 0; r < comparisons().size(); ++r) {
         const RunData& other = comparisons()[r];
@@ -122,12 +138,12 @@ void LossView::refresh(const RunData& d) {
 QString LossView::csv() const {
     QString out;
     QTextStream s(&out);
-    s << "step,g_ce,g_bns,g_loss,s_ce,s_kd,s_loss\n";
+    s << "step,g_ce,g_bns,g_loss,s_ce,s_kd,s_loss,s_cam\n";
     if (last_)
         for (const auto& it : last_->iterations)
             s << it.step << ',' << it.generatorCe << ',' << it.generatorBns << ','
               << it.generatorLoss << ',' << it.studentCe << ',' << it.studentKd << ','
-              << it.studentLoss << '\n';
+              << it.studentLoss << ',' << it.studentCam << '\n';
     return out;
 }
 

@@ -58,7 +58,14 @@ void SamplesView::refresh(const RunData& d) {
             const float p = s.topProbs[static_cast<size_t>(i * s.topK)];
             const QString teacher = tr("%1 %2").arg(className(d, top), probability(p));
             if (s.mixK == 0) {
-                captions_.push_back(className(d, target) + "\n" + teacher);
+                // A fixed set's or a pool's images carry their difficulty for the teacher.
+                const bool showDifficulty = !s.source.empty() && !s.difficulty.empty();
+                const QString first =
+                    showDifficulty
+                        ? tr("%1 d%2").arg(className(d, target),
+                                           probability(s.difficulty[static_cast<size_t>(i)]))
+                        : className(d, target);
+                captions_.push_back(first + "\n" + teacher);
                 agree_.push_back(top == target);
                 continue;
             }
@@ -79,18 +86,49 @@ void SamplesView::refresh(const RunData& d) {
             agree_.push_back(inMixture);
         }
         boundary_ = s.mixK > 0;
-        header_ =
-            boundary_
-                ? tr("Iteration %1: boundary samples (framed). Each image superposes the "
-                     "embeddings of %2 classes with the weights below it; the student learns the "
-                     "mixture as a soft target. Then the teacher's top class and its probability "
-                     "(red when it is none of the mixed classes). Click an image to enlarge it.")
-                      .arg(s.step + 1)
-                      .arg(s.mixK)
-                : tr("Iteration %1: what the generator makes when asked for a class. Below each "
-                     "image: the class asked for, then the teacher's top class and its "
-                     "probability (red when the teacher disagrees). Click an image to enlarge it.")
-                      .arg(s.step + 1);
+        double meanDifficulty = 0;
+        for (float v : s.difficulty)
+            meanDifficulty += v / static_cast<double>(s.difficulty.size());
+        const QString difficulty =
+            tr("d: the image's difficulty, 1 - the teacher's probability of its class (mean "
+               "%1 here).")
+                .arg(meanDifficulty, 0, 'f', 2);
+        if (s.source == "hast-synthesis")
+            header_ = tr("Iteration %1: a batch of HAST's fixed set while it is optimized from "
+                         "noise against the teacher's BatchNorm statistics. Below each image: "
+                         "its class and d, then the teacher's top class and its probability. %2")
+                          .arg(s.step + 1)
+                          .arg(difficulty);
+        else if (s.source == "hast")
+            header_ = tr("Iteration %1: a batch of HAST's fixed set as the student sees it "
+                         "(cropped and flipped). Below each image: its class and d, then the "
+                         "teacher's top class and its probability. %2")
+                          .arg(s.step + 1)
+                          .arg(difficulty);
+        else if (s.source == "real")
+            header_ = tr("Iteration %1: real images of the label-free pool as the student sees "
+                         "them. Below each image: the teacher's class for it (its label here; "
+                         "the data's own labels are never read) and d, then the teacher's top "
+                         "class and its probability. %2")
+                          .arg(s.step + 1)
+                          .arg(difficulty);
+        else
+            header_ = boundary_
+                          ? tr("Iteration %1: boundary samples (framed). Each image superposes the "
+                               "embeddings of %2 classes with the weights below it; the student "
+                               "learns the "
+                               "mixture as a soft target. Then the teacher's top class and its "
+                               "probability "
+                               "(red when it is none of the mixed classes). Click an image to "
+                               "enlarge it.")
+                                .arg(s.step + 1)
+                                .arg(s.mixK)
+                          : tr("Iteration %1: what the generator makes when asked for a class. "
+                               "Below each "
+                               "image: the class asked for, then the teacher's top class and its "
+                               "probability (red when the teacher disagrees). Click an image to "
+                               "enlarge it.")
+                                .arg(s.step + 1);
     } else if (!d.sampleGrid.isNull()) {
         grid_ = d.sampleGrid;
         header_ =

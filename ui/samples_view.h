@@ -22,6 +22,7 @@ class SamplesView : public QWidget {
     const std::vector<QImage>& tiles() const { return tiles_; }
     const std::vector<QString>& captions() const { return captions_; }
     bool showsBoundarySamples() const { return boundary_; }
+    const QString& header() const { return header_; }
 
   protected:
     void paintEvent(QPaintEvent*) override;

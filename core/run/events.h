@@ -15,6 +15,7 @@ struct IterationStats {
     int64_t totalSteps = 0;
     double generatorCe = 0, generatorBns = 0, generatorLoss = 0;
     double studentCe = 0, studentKd = 0, studentLoss = 0;
+    double studentCam = 0;  // SynQ's Grad-CAM alignment (0 for other student recipes)
     bool studentTrained = false;
     bool calibrating = false;
     double lrGenerator = 0, lrStudent = 0;
@@ -79,6 +80,11 @@ struct SampleBatch {
     int64_t mixK = 0;
     std::vector<int64_t> mixLabels;
     std::vector<float> mixWeights;
+    // Where the images come from: "" (a generator), "hast", "hast-synthesis" or "real"
+    // (GeneratorRecipe::sampleSource), and each image's difficulty for the teacher, 1 - its
+    // probability of the image's label (empty for boundary samples).
+    std::string source;
+    std::vector<float> difficulty;
 };
 
 struct RunSummary {

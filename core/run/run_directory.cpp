@@ -38,7 +38,8 @@ std::string row(const T&... fields) {
     return out.str();
 }
 
-const std::string kMetricsHeader = std::string(columns::kMetrics) + "\n";
+const std::string kMetricsHeader =
+    std::string(columns::kMetrics) + "," + columns::kMetricsLater + "\n";
 const std::string kEvalHeader = std::string(columns::kEval) + "\n";
 const std::string kBnChannelsHeader = std::string(columns::kBnChannels) + "\n";
 
@@ -253,7 +254,7 @@ void RunDirectory::onIteration(const IterationStats& s) {
                         fmt(s.generatorLoss), fmt(s.studentCe), fmt(s.studentKd),
                         fmt(s.studentLoss), s.studentTrained, s.calibrating, fmt(s.lrGenerator),
                         fmt(s.lrStudent), fmt(s.iterationsPerSecond), fmt(s.generatorMs),
-                        fmt(s.studentMs)));
+                        fmt(s.studentMs), fmt(s.studentCam)));
 }
 
 void RunDirectory::onBaseline(const std::string& name, double top1) {

@@ -9,6 +9,8 @@ namespace dfq::run::columns {
 inline constexpr const char* kMetrics =
     "step,epoch,iteration,g_ce,g_bns,g_loss,s_ce,s_kd,s_loss,student_trained,calibrating,lr_g,"
     "lr_s,it_per_s,g_ms,s_ms";
+// Written after kMetrics since SynQ; folders from before lack them (read as 0).
+inline constexpr const char* kMetricsLater = "s_cam";
 inline constexpr const char* kEval = "epoch,step,top1,top5,best_top1,seconds";
 inline constexpr const char* kBnChannels =
     "step,layer,channel,batch_mean,batch_var,running_mean,running_var";

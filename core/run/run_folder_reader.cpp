@@ -106,6 +106,7 @@ void readMetrics(const fs::path& dir, RunRecord& d) {
         s.studentCe = num(f, c("s_ce"));
         s.studentKd = num(f, c("s_kd"));
         s.studentLoss = num(f, c("s_loss"));
+        s.studentCam = num(f, c("s_cam"));
         s.studentTrained = f[c("student_trained")] == "1";
         s.calibrating = f[c("calibrating")] == "1";
         s.lrGenerator = num(f, c("lr_g"));

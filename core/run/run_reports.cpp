@@ -43,6 +43,11 @@ SampleBatch sampleBatch(const method::Pipeline& g, const model::ModelMeta& meta,
     indices = indices.contiguous();
     s.topProbs.assign(values.data_ptr<float>(), values.data_ptr<float>() + values.numel());
     s.topClasses.assign(indices.data_ptr<int64_t>(), indices.data_ptr<int64_t>() + indices.numel());
+    s.source = g.generator().sampleSource();
+    if (!g.lastBatch().mixLabels.defined()) {
+        const at::Tensor d = (1 - probs.gather(1, labels.unsqueeze(1)).squeeze(1)).contiguous();
+        s.difficulty.assign(d.data_ptr<float>(), d.data_ptr<float>() + n);
+    }
     if (g.lastBatch().mixLabels.defined()) {
         const at::Tensor mix = g.lastBatch().mixLabels.narrow(0, 0, n).cpu().contiguous();
         const at::Tensor w =

@@ -454,6 +454,7 @@ void Session::trainIteration(int64_t epoch, int64_t it, bool trainStudent, bool 
     is.studentCe = s.studentCe;
     is.studentKd = s.studentKd;
     is.studentLoss = s.studentLoss;
+    is.studentCam = s.studentCam;
     is.studentTrained = s.studentTrained;
     is.calibrating = calibrationEpoch;
     is.lrGenerator = lrG;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <QApplication>
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDir>
 #include <QDirIterator>
@@ -11,6 +12,7 @@
 #include <QEventLoop>
 #include <QFile>
 #include <QFileInfo>
+#include <QFormLayout>
 #include <QLabel>
 #include <QMessageBox>
 #include <QPushButton>
@@ -180,12 +182,84 @@ TEST(Workbench, TheFormShowsARecipesKeysOnlyWhileItIsChosenAndFitsTheWindow) {
     EXPECT_TRUE(rowShown(form, "ZeroQ: pool size"));
     EXPECT_FALSE(rowShown(form, "Architecture"));
     EXPECT_EQ(form->config().recipeValue("zeroq.pool_size"), 512);
+    // Declared booleans are check boxes, choices combo boxes, texts line edits, and the form
+    // returns what they show.
+    auto hast = dfq::run::parseExperimentConfig(
+        "name: h\nmethod: {generator: hast, student: synq}\n"
+        "hast: {augment: false, labels: random, from: \"runs/a b\"}\n",
+        "test", {});
+    w.setExperiment(hast);
+    EXPECT_TRUE(rowShown(form, "HAST: augment"));
+    EXPECT_TRUE(rowShown(form, "SynQ: cam"));
+    EXPECT_FALSE(rowShown(form, "ZeroQ: pool size"));
+    const auto back = form->config();
+    EXPECT_FALSE(back.recipeFlag("hast.augment"));
+    EXPECT_TRUE(back.recipeFlag("synq.cam"));
+    EXPECT_EQ(back.recipeText("hast.labels"), "random");
+    EXPECT_EQ(back.recipeText("hast.from"), "runs/a b");
+    auto* formLayout = qobject_cast<QFormLayout*>(form->layout());
+    ASSERT_NE(formLayout, nullptr);
+    auto field = [&](const QString& label) -> QWidget* {
+        for (auto* l : form->findChildren<QLabel*>()) {
+            int row = -1;
+            QFormLayout::ItemRole role;
+            formLayout->getWidgetPosition(l, &row, &role);
+            if (l->text() == label && row >= 0)
+                return formLayout->itemAt(row, QFormLayout::FieldRole)->widget();
+        }
+        return nullptr;
+    };
+    auto* augment = qobject_cast<QCheckBox*>(field("HAST: augment"));
+    auto* labels = qobject_cast<QComboBox*>(field("HAST: labels"));
+    ASSERT_NE(augment, nullptr);
+    ASSERT_NE(labels, nullptr);
+    augment->setChecked(true);
+    labels->setCurrentText("balanced");
+    EXPECT_TRUE(form->config().recipeFlag("hast.augment"));
+    EXPECT_EQ(form->config().recipeText("hast.labels"), "balanced");
     QApplication::processEvents();
     // No horizontal scrolling in a 1280 x 800 window.
     auto* scroll = qobject_cast<QScrollArea*>(form->parentWidget()->parentWidget());
     ASSERT_NE(scroll, nullptr);
     EXPECT_FALSE(scroll->horizontalScrollBar()->isVisible());
     EXPECT_LE(form->minimumSizeHint().width(), scroll->viewport()->width());
+}
+
+// HAST's set with SynQ's student from the window: the samples view shows the set's images with
+// their difficulty, and the losses view the Grad-CAM term beside the CE and the KD.
+TEST(Workbench, AHastSynqRunShowsItsSetAndEachTerm) {
+    QTemporaryDir out;
+    MainWindow w;
+    loadTinyDemo(w, out.path(), 2, 4);
+    w.setExperiment(
+        dfq::run::parseExperimentConfig(dfq::run::toYaml(w.form()->config()), "test",
+                                        {"method.generator=hast", "method.student=synq",
+                                         "hast.images=16", "hast.batch=8", "hast.steps=2"}));
+    w.startRun();
+    ASSERT_TRUE(waitFor([&] { return !w.controller().busy(); }, 300000));
+    ASSERT_TRUE(w.lastError().isEmpty()) << w.lastError().toStdString();
+    w.refreshAll();
+    EXPECT_TRUE(w.samplesView()->header().contains("HAST's fixed set"))
+        << w.samplesView()->header().toStdString();
+    const auto& captions = w.samplesView()->captions();
+    ASSERT_EQ(captions.size(), 16u);
+    for (const QString& c : captions) {
+        // "Coat d.42": the class and the difficulty, in [0, 1].
+        const QString d = c.section('\n', 0, 0).section(' ', -1);
+        ASSERT_TRUE(d.startsWith('d')) << c.toStdString();
+        const double v = d.mid(1).toDouble();
+        EXPECT_GE(v, 0.0);
+        EXPECT_LE(v, 1.0);
+    }
+    QCustomPlot* losses = plotOf(w, 0);
+    QCPGraph* cam = nullptr;
+    for (int i = 0; i < losses->graphCount(); ++i)
+        if (losses->graph(i)->name().contains("Grad-CAM"))
+            cam = losses->graph(i);
+    ASSERT_NE(cam, nullptr);
+    EXPECT_TRUE(cam->visible());
+    EXPECT_EQ(cam->dataCount(), 4);  // the student's 4 iterations
+    EXPECT_TRUE(QFileInfo::exists(w.data().folder + "/synthetic_set.pt"));
 }
 
 TEST(Workbench, AQimeraRunShowsItsBoundarySamples) {
