@@ -85,6 +85,10 @@ class GeneratorRecipe {
     // (a fixed set the student draws from), "hast-synthesis" (that set being optimized) or
     // "real" (a pool of real images).
     virtual std::string sampleSource() const { return ""; }
+    // Whether calibration batches are what the student will train on: false while a fixed set
+    // is still being made (HAST), and the calibration then waits for the end of the epoch that
+    // completes it.
+    virtual bool calibrationReady() const { return true; }
     // Everything that evolves (tensors stored on the CPU); load throws dfq::Error when the
     // archive does not fit this recipe.
     virtual void save(torch::serialize::OutputArchive& archive) const = 0;

@@ -125,6 +125,7 @@ class Session {
     int64_t resumedAt_ = 0;
     Clock::time_point loopStart_;
     bool boundaryDue_ = false, cappedLogged_ = false, fixedSetWritten_ = false;
+    bool calibrationPending_ = false;  // until the generator's images are made
     int64_t warmupIterations_ = 0;  // run by this process
 };
 
@@ -399,8 +400,11 @@ void Session::beforeTraining() {
         out_.onArchitecture(as);
     }
     if (!cancelled_ && calibration_ != quant::Calibration::Ema &&
-        c_.scheduleCalibrationEpochs == 0 && step_ == searchSteps_)
-        calibrateFromFixedSet();
+        c_.scheduleCalibrationEpochs == 0 && step_ == searchSteps_) {
+        calibrationPending_ = !pipeline_->generator().calibrationReady();
+        if (!calibrationPending_)
+            calibrateFromFixedSet();
+    }
     if (evalData_ && evalData_->size() > 0)
         realProbe_ = data::preprocess(
             evalData_->images.narrow(0, 0, std::min<int64_t>(256, evalData_->size())),
@@ -431,8 +435,13 @@ void Session::trainEpoch(int64_t epoch) {
         trainIteration(epoch, it, trainStudent, calibrationEpoch);
     }
     summary_.iterations = step_;
-    if (!cancelled_ && calibrationEpoch && calibration_ != quant::Calibration::Ema)
-        calibrateFromFixedSet();
+    // A recipe that makes its images in the warm-up (HAST) calibrates once they are made.
+    if (!cancelled_ && (calibrationEpoch || calibrationPending_) &&
+        calibration_ != quant::Calibration::Ema) {
+        calibrationPending_ = !pipeline_->generator().calibrationReady();
+        if (!calibrationPending_)
+            calibrateFromFixedSet();
+    }
     if (evalData_ && !cancelled_ &&
         (epoch >= c_.scheduleEvalFromEpoch || epoch + 1 == c_.scheduleEpochs))
         evaluateEpoch(epoch);

@@ -339,3 +339,44 @@ TEST(Real, ThePoolIsDrawnFromItsOwnPartOfTheData) {
     p->step(false, false, 1e-3, 1e-4);
     EXPECT_TRUE(at::equal(p->lastLabels(), p->lastTeacherLogits().argmax(1)));
 }
+
+// With a calibration that reads fixed batches (mse), a HAST run calibrates once its set is made,
+// not on the noise of the first batches: here the set's 2 batches x 3 steps end in the second
+// warm-up epoch, and both warm-up epochs are calibration epochs.
+TEST(Hast, CalibrationWaitsForTheSet) {
+    struct Logs : dfq::run::Observer {
+        std::vector<std::string> lines;
+        void onLog(const std::string& line) override { lines.push_back(line); }
+    };
+    const auto c = dfq::run::parseExperimentConfig(
+        "name: hast", "hast",
+        {"model.path=demo", "data.path=", "method.generator=hast", "hast.images=16", "hast.batch=8",
+         "hast.steps=3", "generator.batch_size=8", "schedule.epochs=3", "schedule.iterations=4",
+         "schedule.warmup_epochs=2", "schedule.calibration_epochs=2", "quant.calibration=mse",
+         "quant.calibration_batches=2", "output.layers_every=0"});
+    Logs l;
+    dfq::run::Trainer(c, {&l}).run();
+    size_t calibrations = 0;
+    for (const std::string& line : l.lines)
+        calibrations += line.rfind("activation ranges set", 0) == 0 ? 1 : 0;
+    EXPECT_EQ(calibrations, 1u);
+}
+
+// The student's weight average: evaluations see it, the live weights come back bit for bit, and
+// the average lags the live weights.
+TEST(WeightAverage, EvaluationsSeeTheAverageAndTheLiveWeightsComeBack) {
+    auto teacher = dfq::model::Model::load(dfq::run::demoTeacherPath());
+    auto p = dfq::test::pipelineFor(
+        teacher, {"generator.batch_size=6", "generator.channels=16", "student.ema=0.5"});
+    ASSERT_TRUE(p->averagingWeights());
+    for (int i = 0; i < 3; ++i)
+        p->step(true, false, 1e-3, 1e-2);
+    const at::Tensor w = p->context().trainable()[0];
+    const at::Tensor live = w.detach().clone();
+    at::Tensor seen;
+    p->withAveragedWeights([&] { seen = w.detach().clone(); });
+    EXPECT_TRUE(at::equal(w, live));
+    EXPECT_FALSE(at::equal(seen, live));
+    p->adoptAveragedWeights();
+    EXPECT_TRUE(at::equal(w, seen));
+}

@@ -37,6 +37,7 @@ class HastRecipe : public GeneratorRecipe {
     at::Tensor calibrationBatch(int64_t n, at::Generator& rng) override;
     Synthetic synthesize(int64_t n, bool superposed, at::Generator& rng) override;
     const FixedSet* fixedSet() const override { return complete_ ? &set_ : nullptr; }
+    bool calibrationReady() const override { return complete_; }
     std::string sampleSource() const override { return complete_ ? "hast" : "hast-synthesis"; }
     void save(torch::serialize::OutputArchive& archive) const override;
     void load(torch::serialize::InputArchive& archive) override;
