@@ -2,7 +2,8 @@
 // generator step and the student step, and the process's peak memory (run one configuration
 // per process to read its own peak).
 //
-//   bench_gdfq [--batch N]... [--iterations N] [--device cpu|cuda|auto]
+//   bench_gdfq [--batch N]... [--iterations N] [--device cpu|cuda|auto] [--model FILE]
+//              [--set key=value]...
 //              [--generator gdfq|qimera|autorecon] [--student kd|ait] [--conv-time]
 //              [--precision fp32|bf16]... [--profile] [--worker-thread]
 //
@@ -78,6 +79,8 @@ struct Options {
     std::vector<std::string> precisions;
     int iterations = 10;
     std::string deviceName = "cpu", generator = "gdfq", student = "kd";
+    std::string model;  // a TorchScript file with its input shape; the ResNet-20 fixture if empty
+    std::vector<std::string> sets;  // more key=value settings
     bool convTime = false, profile = false;
 };
 
@@ -90,20 +93,27 @@ void measure(const Options& o) {
     std::printf("%6s %9s %14s %14s %12s %14s %16s %12s %9s%s\n", "batch", "precision",
                 "generator ms", "student ms", "whole ms", "peak RSS MB", "layer probe ms",
                 "faults/it", "sys ms/it", o.convTime ? "   in convs ms" : "");
-    auto teacher = dfq::model::Model::load(DFQ_FIXTURES_DIR "/cifar_resnet20_b.traced.pt");
-    dfq::model::ModelMeta meta;
-    meta.inputShape = {3, 32, 32};
-    meta.numClasses = 10;
-    teacher.setMeta(meta);
+    auto teacher = dfq::model::Model::load(
+        o.model.empty() ? DFQ_FIXTURES_DIR "/cifar_resnet20_b.traced.pt" : o.model);
+    if (o.model.empty()) {
+        dfq::model::ModelMeta meta;
+        meta.inputShape = {3, 32, 32};
+        meta.numClasses = 10;
+        teacher.setMeta(meta);
+    }
     for (int64_t batch : o.batches)
         for (const std::string& precision : o.precisions) {
             // The paper recipes' keys (the released Qimera scripts: random embedding, no mapping).
-            const auto config = dfq::run::parseExperimentConfig(
-                "name: bench_gdfq", "bench",
-                {"device=" + o.deviceName, "precision=" + precision,
-                 "generator.batch_size=" + std::to_string(batch), "method.generator=" + o.generator,
-                 "method.student=" + o.student, "qimera.embedding_init=random",
-                 "qimera.mapping=false", "autorecon.architecture=c10"});
+            std::vector<std::string> sets = {"device=" + o.deviceName,
+                                             "precision=" + precision,
+                                             "generator.batch_size=" + std::to_string(batch),
+                                             "method.generator=" + o.generator,
+                                             "method.student=" + o.student,
+                                             "qimera.embedding_init=random",
+                                             "qimera.mapping=false",
+                                             "autorecon.architecture=c10"};
+            sets.insert(sets.end(), o.sets.begin(), o.sets.end());
+            const auto config = dfq::run::parseExperimentConfig("name: bench_gdfq", "bench", sets);
             const auto pipeline = dfq::run::makePipeline(teacher, config);
             dfq::method::Pipeline& gdfq = *pipeline;
             for (int i = 0; i < 3; ++i)
@@ -159,6 +169,10 @@ int main(int argc, char** argv) {
             o.student = argv[i + 1];
         if (std::strcmp(argv[i], "--device") == 0)
             o.deviceName = argv[i + 1];
+        if (std::strcmp(argv[i], "--model") == 0)
+            o.model = argv[i + 1];
+        if (std::strcmp(argv[i], "--set") == 0)
+            o.sets.push_back(argv[i + 1]);
         if (std::strcmp(argv[i], "--batch") == 0)
             o.batches.push_back(std::atoll(argv[i + 1]));
         if (std::strcmp(argv[i], "--precision") == 0)
@@ -180,7 +194,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "--generator: a generator recipe, --student: a student recipe\n");
         return 2;
     }
-    std::printf("CIFAR ResNet-20 (1x1 projection shortcuts), W4A4, generator %s, student %s%s\n",
+    std::printf("%s, W4A4, generator %s, student %s%s\n",
+                o.model.empty() ? "CIFAR ResNet-20 (1x1 projection shortcuts)" : o.model.c_str(),
                 o.generator.c_str(), o.student.c_str(),
                 workerThread ? ", on a worker thread as in the window" : "");
     std::printf("median of %d iterations after 3 warm-up iterations\n\n", o.iterations);
