@@ -78,6 +78,15 @@ class StudentQuantizer : public model::LayerHooks {
     std::vector<int> quantizedWeightLayers_;
     std::vector<RangeTracker> trackers_;
     bool calibrating_ = false;
+    // Without gradients (evaluations, calibration, probes) the same weights are quantized batch
+    // after batch: each layer's result is kept until its weight tensor changes, which moves the
+    // tensor's version counter (an optimizer step, a copy) or replaces it. The source is held,
+    // so that its address cannot be taken by another tensor.
+    struct QuantizedWeight {
+        at::Tensor source, value;
+        int64_t version = -1;
+    };
+    std::vector<QuantizedWeight> quantizedWeights_;  // per layer index
     std::vector<ActivationStats>* collector_ = nullptr;
     at::Generator* collectorGenerator_ = nullptr;
 };
