@@ -380,3 +380,29 @@ TEST(WeightAverage, EvaluationsSeeTheAverageAndTheLiveWeightsComeBack) {
     p->adoptAveragedWeights();
     EXPECT_TRUE(at::equal(w, seen));
 }
+
+// Without gradients the student's quantized weights are reused until the weights change: the
+// same outputs as quantizing them anew, and a training step is seen at once.
+TEST(QuantizedWeights, ReusedWithoutGradientsUntilTheWeightsChange) {
+    auto teacher = dfq::model::Model::load(dfq::run::demoTeacherPath());
+    auto p = dfq::test::pipelineFor(
+        teacher, {"generator.batch_size=6", "generator.channels=16", "quant.weight_range=mse"});
+    p->step(true, false, 1e-3, 1e-2);
+    const at::Tensor x = at::randn({4, 1, 28, 28});
+    auto outputs = [&] {
+        at::Tensor cached, fresh;
+        {
+            at::NoGradGuard noGrad;
+            p->studentForward(x);  // fills the cache
+            cached = p->studentForward(x);
+        }
+        fresh = p->context().studentLogits(x).detach();  // with gradients: quantized anew
+        return std::make_pair(cached, fresh);
+    };
+    const auto [a, b] = outputs();
+    EXPECT_TRUE(at::equal(a, b));
+    p->step(true, false, 1e-3, 1e-2);
+    const auto [c, d] = outputs();
+    EXPECT_TRUE(at::equal(c, d));
+    EXPECT_FALSE(at::equal(a, c));
+}
