@@ -457,8 +457,11 @@ void Session::trainIteration(int64_t epoch, int64_t it, bool trainStudent, bool 
     if (!std::isfinite(s.generatorLoss) || (s.studentTrained && !std::isfinite(s.studentLoss)))
         diverged("the run diverged at iteration " + std::to_string(step_ + 1) +
                  " (a loss is not finite); try lower learning rates");
-    for (const std::string& w : collapse_->add(step_, s.generatorCe, s.teacherClasses))
-        warn(w);
+    // A generator network can collapse; a fixed set (HAST) or a real pool cannot, and their CE
+    // rises once the student's batches are cropped and flipped.
+    if (pipeline_->generator().sampleSource().empty())
+        for (const std::string& w : collapse_->add(step_, s.generatorCe, s.teacherClasses))
+            warn(w);
     IterationStats is = iterationStats(epoch, it, s);
     is.studentCe = s.studentCe;
     is.studentKd = s.studentKd;
