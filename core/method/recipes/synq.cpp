@@ -119,9 +119,11 @@ StudentEntry synqEntry() {
               K::boolean("synq.cam", true,
                          "Align the student's Grad-CAM maps at the last convolution with the "
                          "teacher's."),
-              K::number("synq.cam_weight", 50, 0, 1e6,
+              K::number("synq.cam_weight", 0.25, 0, 1e6,
                         "Weight of the Grad-CAM alignment (mean squared difference of maps in "
-                        "[0, 1]).")}},
+                        "[0, 1]) beside the workbench's KD. SynQ's 50 weighs it against a KD of "
+                        "20 x T^2 x KL summed over the classes, 200 times the workbench's "
+                        "element-mean T^2 x KL on 10 classes: 50 / 200.")}},
             [](MethodContext& ctx, const run::ExperimentConfig& c) {
                 SynqOptions o;
                 o.kd = kdOptions(c);

@@ -20,7 +20,7 @@ struct SynqOptions {
     bool selectiveCe = true;
     double threshold = 0.5;  // tau: the CE counts images the teacher gives p > tau
     bool cam = true;
-    double camWeight = 50;
+    double camWeight = 0.25;  // SynQ's 50, on the workbench's KD scale (10 classes)
 };
 
 class SynqRecipe : public KdRecipe {
