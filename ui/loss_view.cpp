@@ -61,12 +61,13 @@ void setSeries(QCPGraph* g, const std::vector<run::IterationStats>& iterations, 
 
 LossView::LossView(QWidget* parent)
     : PlotPanel(
-          tr("<b>What you are seeing.</b> Blue: the generator's loss, the teacher's "
-             "cross-entropy on the labels it was asked for (CE) plus 0.1 × the distance of "
-             "its batches' BatchNorm statistics from the teacher's (BNS). Red and orange: the "
-             "quantized student's loss, cross-entropy plus the distillation term that pulls "
-             "its outputs towards the teacher's. The student starts after the warm-up "
-             "epochs."),
+          tr("<b>What you are seeing.</b> Blue: the generator's loss (HAST: the loss of the "
+             "fixed set's images while they are made), the teacher's cross-entropy on the "
+             "labels the images are made for (CE) plus a weighted distance of their BatchNorm "
+             "statistics from the teacher's (BNS). Red and orange: the quantized student's "
+             "loss, cross-entropy plus the distillation term that pulls its outputs towards "
+             "the teacher's; purple: SynQ's Grad-CAM alignment. The student starts after the "
+             "warm-up epochs."),
           parent) {
     log_ = new QCheckBox(tr("Log scale"));
     log_->setChecked(true);
