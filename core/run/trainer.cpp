@@ -126,7 +126,7 @@ class Session {
     Clock::time_point loopStart_;
     bool boundaryDue_ = false, cappedLogged_ = false, fixedSetWritten_ = false;
     bool calibrationPending_ = false;  // until the generator's images are made
-    int64_t warmupIterations_ = 0;  // run by this process
+    int64_t warmupIterations_ = 0;     // run by this process
 };
 
 void Session::prepare() {

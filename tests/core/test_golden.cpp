@@ -235,11 +235,11 @@ std::vector<GoldenCase> cases() {
               "cifar_resnet_a.traced.pt"},
              {"cifar-resneta-hast-synq-w4a4", "cifar10-resnet-w4a4", "cifar_resnet_a.traced.pt"},
              {"cifar-resneta-hast-synq-w3a3", "cifar10-resnet-w3a3", "cifar_resnet_a.traced.pt"}})
-        out.push_back({name, preset,
-                       tiny({"model.path=" + fixtures + "/" + model,
-                             "data.path=", "generator.channels=32", "autorecon.channels=16",
-                             "hast.images=32", "hast.batch=16", "hast.steps=2",
-                             "model.input_shape=[3, 32, 32]", "model.num_classes=10"})});
+        out.push_back(
+            {name, preset,
+             tiny({"model.path=" + fixtures + "/" + model, "data.path=", "generator.channels=32",
+                   "autorecon.channels=16", "hast.images=32", "hast.batch=16", "hast.steps=2",
+                   "model.input_shape=[3, 32, 32]", "model.num_classes=10"})});
     return out;
 }
 

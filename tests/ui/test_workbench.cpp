@@ -433,8 +433,10 @@ TEST(Workbench, ADemoRunFillsEveryViewWithoutBlockingTheWindow) {
     // Overlaid for comparison: the other run's two totals and its accuracy curve.
     ASSERT_TRUE(again.addComparison(d.folder));
     again.refreshAll();
-    EXPECT_EQ(plotOf(again, 0)->graphCount(), 8);
-    EXPECT_EQ(plotOf(again, 0)->graph(6)->dataCount(), 12);
+    // (the losses view's own 7 series, SynQ's Grad-CAM hidden here, then the comparison's two)
+    EXPECT_EQ(plotOf(again, 0)->graphCount(), 9);
+    EXPECT_FALSE(plotOf(again, 0)->graph(6)->visible());
+    EXPECT_EQ(plotOf(again, 0)->graph(7)->dataCount(), 12);
     EXPECT_EQ(plotOf(again, 1)->graphCount(), 4);
     EXPECT_EQ(plotOf(again, 1)->graph(3)->dataCount(), 3);
 
