@@ -1,10 +1,7 @@
 #include "registry.h"
 
-#include <cmath>
-#include <cstdint>
-#include <sstream>
-
 #include "../error.h"
+#include "../run/config_schema.h"
 #include "recipes/ait.h"
 #include "recipes/autorecon.h"
 #include "recipes/gdfq.h"
@@ -61,16 +58,6 @@ const Entry& entryNamed(const std::vector<Entry>& entries, const std::string& na
     throw Error("unknown " + std::string(what) + " recipe '" + name + "' (known: " + known + ")");
 }
 
-// As the configuration reference writes numbers: whole ones without an exponent.
-std::string shortNumber(double v) {
-    std::ostringstream o;
-    if (v == std::floor(v) && std::abs(v) < 1e15)
-        o << static_cast<int64_t>(v);
-    else
-        o << v;
-    return o.str();
-}
-
 }  // namespace
 
 std::string RecipeKey::defaultString() const {
@@ -84,7 +71,7 @@ std::string RecipeKey::defaultString() const {
         case Type::Integer:
             break;
     }
-    return shortNumber(defaultValue);
+    return run::schema_detail::number(defaultValue);
 }
 
 std::string RecipeKey::allowedText() const {
@@ -103,7 +90,7 @@ std::string RecipeKey::allowedText() const {
         case Type::Integer:
             break;
     }
-    return shortNumber(min) + " to " + shortNumber(max);
+    return run::schema_detail::number(min) + " to " + run::schema_detail::number(max);
 }
 
 RecipeKey RecipeKey::number(std::string key, double def, double min, double max, std::string doc) {
