@@ -5,6 +5,7 @@
 
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QCoreApplication>
 #include <QFileInfo>
 #include <QSocketNotifier>
 #include <QTimer>
@@ -27,35 +28,71 @@ void onStopSignal(int) {
     (void)!::write(gSignalPipe[1], &byte, 1);
 }
 
+// The command line of the window. Parsed twice: first without a display, so that --help,
+// --version and a mistyped option answer on a server reached over SSH, then by the window's
+// application.
+struct CommandLine {
+    QCommandLineParser parser;
+    QCommandLineOption set{"set", "Override an experiment key: key.sub=value (repeatable)", "kv"};
+    QCommandLineOption run{"run", "Start the experiment at once"};
+    QCommandLineOption shot{"screenshot", "Save a screenshot of the window and quit", "file"};
+    QCommandLineOption views{"screenshot-views", "Save a screenshot of every view and quit", "dir"};
+    QCommandLineOption after{"after", "Seconds to wait before the screenshots (default 3)",
+                             "seconds", "3"};
+    QCommandLineOption compare{"compare",
+                               "Overlay another run folder's curves on the views that plot over "
+                               "time (repeatable)",
+                               "dir"};
+
+    explicit CommandLine(QCoreApplication& app) {
+        QCoreApplication::setOrganizationName("dfq-workbench");
+        QCoreApplication::setApplicationName("DFQ Workbench");
+        QCoreApplication::setApplicationVersion(QString::fromStdString(dfq::versionString()));
+        parser.setApplicationDescription(
+            "Generative data-free quantization workbench: the window. Without a display, 'dfq "
+            "run EXPERIMENT' runs the same experiments into the same run folders.");
+        parser.addHelpOption();
+        parser.addVersionOption();
+        parser.addPositionalArgument(
+            "target",
+            "An experiment (YAML), a run folder, a sweep folder, a TorchScript model, or 'demo' "
+            "(the default)");
+        parser.addOptions({set, run, shot, views, after, compare});
+        parser.process(app);  // prints help, version or the error and exits where it should
+    }
+};
+
+// Whether Qt can open a window here: a platform chosen by QT_QPA_PLATFORM (offscreen, for
+// screenshots), or an X11 or Wayland display.
+bool hasDisplay() {
+    return qEnvironmentVariableIsSet("QT_QPA_PLATFORM") ||
+           !qEnvironmentVariableIsEmpty("DISPLAY") ||
+           !qEnvironmentVariableIsEmpty("WAYLAND_DISPLAY");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    {
+        QCoreApplication core(argc, argv);
+        CommandLine check(core);
+    }
+    if (!hasDisplay()) {
+        std::fprintf(stderr,
+                     "dfq-workbench: no display to open the window on (DISPLAY and "
+                     "WAYLAND_DISPLAY are not set).\n"
+                     "  Headless, the same experiments run with the command line: dfq run "
+                     "demo (or dfq run EXPERIMENT.yaml); dfq --help lists the rest.\n"
+                     "  For screenshots without a display: QT_QPA_PLATFORM=offscreen "
+                     "dfq-workbench demo --screenshot FILE.png\n");
+        return 1;
+    }
     QApplication app(argc, argv);
-    QApplication::setOrganizationName("dfq-workbench");
-    QApplication::setApplicationName("DFQ Workbench");
-    QApplication::setApplicationVersion(QString::fromStdString(dfq::versionString()));
+    CommandLine cl(app);
     dfq::initRuntime();
-
-    QCommandLineParser parser;
-    parser.setApplicationDescription("Generative data-free quantization workbench");
-    parser.addHelpOption();
-    parser.addVersionOption();
-    parser.addPositionalArgument(
-        "target",
-        "An experiment (YAML), a run folder, a sweep folder, a TorchScript model, or 'demo' (the "
-        "default)");
-    QCommandLineOption set("set", "Override an experiment key: key.sub=value (repeatable)", "kv");
-    QCommandLineOption run("run", "Start the experiment at once");
-    QCommandLineOption shot("screenshot", "Save a screenshot of the window and quit", "file");
-    QCommandLineOption views("screenshot-views", "Save a screenshot of every view and quit", "dir");
-    QCommandLineOption after("after", "Seconds to wait before the screenshots (default 3)",
-                             "seconds", "3");
-    QCommandLineOption compare("compare",
-                               "Overlay another run folder's curves on the views that plot over "
-                               "time (repeatable)",
-                               "dir");
-    parser.addOptions({set, run, shot, views, after, compare});
-    parser.process(app);
+    QCommandLineParser& parser = cl.parser;
+    const QCommandLineOption &set = cl.set, &run = cl.run, &shot = cl.shot, &views = cl.views,
+                             &after = cl.after, &compare = cl.compare;
 
     dfq::ui::MainWindow window;
     if (::socketpair(AF_UNIX, SOCK_STREAM, 0, gSignalPipe) == 0) {
