@@ -48,6 +48,10 @@ for f in usr/share/man/man1/dfq.1.gz usr/share/man/man1/dfq-workbench.1.gz \
     usr/share/dfq-workbench/sweeps/demo-combinations.yaml usr/share/doc/dfq-workbench/copyright; do
     [ -s "root/$f" ] || fail "the package has no $f"
 done
+grep -q "^License: GPL-3.0-or-later" root/usr/share/doc/dfq-workbench/copyright ||
+    fail "the package's copyright file does not give the licence"
+grep -q "<project_license>GPL-3.0-or-later</project_license>" root/usr/share/metainfo/*.metainfo.xml ||
+    fail "the metainfo does not give the licence"
 zcat root/usr/share/man/man1/dfq.1.gz | grep -q 'dfq export' || fail "dfq(1) lacks the subcommands"
 
 trap 'apt-get remove --purge -y dfq-workbench > /dev/null 2>&1' EXIT
