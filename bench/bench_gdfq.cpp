@@ -5,7 +5,7 @@
 //   bench_gdfq [--batch N]... [--iterations N] [--device cpu|cuda|auto] [--model FILE]
 //              [--set key=value]...
 //              [--generator gdfq|qimera|autorecon] [--student kd|ait] [--conv-time]
-//              [--precision fp32|bf16]... [--profile] [--worker-thread]
+//              [--precision fp32|bf16]... [--profile] [--worker-thread] [--warmup]
 //
 // gdfq: GDFQ's CIFAR generator (128 channels); qimera: the same with Qimera's CIFAR-10 settings
 // (p 0.4, K 2, 64-wide embedding, no mapping); autorecon: AutoReCon's derived c10 cells (64
@@ -15,6 +15,7 @@
 // one row per batch and precision, measured side by side (bf16: autocast, see precision.h).
 // faults/it and sys ms/it are the process's minor page faults and kernel time per iteration
 // (core/cpu_memory.h); --worker-thread trains on a second thread, as the window does.
+// --warmup times warm-up iterations (the generator or the synthesis alone, no student step).
 #include <ATen/ATen.h>
 #include <ATen/record_function.h>
 
@@ -81,7 +82,7 @@ struct Options {
     std::string deviceName = "cpu", generator = "gdfq", student = "kd";
     std::string model;  // a TorchScript file with its input shape; the ResNet-20 fixture if empty
     std::vector<std::string> sets;  // more key=value settings
-    bool convTime = false, profile = false;
+    bool convTime = false, profile = false, warmup = false;
 };
 
 // One row per batch and precision.
@@ -117,13 +118,13 @@ void measure(const Options& o) {
             const auto pipeline = dfq::run::makePipeline(teacher, config);
             dfq::method::Pipeline& gdfq = *pipeline;
             for (int i = 0; i < 3; ++i)
-                gdfq.step(true, false, 1e-3, 1e-4);
+                gdfq.step(!o.warmup, false, 1e-3, 1e-4);
             std::vector<double> g, s, whole, conv, probe;
             const auto kernelBefore = KernelUsage::now();
             for (int i = 0; i < o.iterations; ++i) {
                 const double convBefore = convSeconds;
                 OperatorProfile::recording() = o.profile;
-                auto stats = gdfq.step(true, false, 1e-3, 1e-4);
+                auto stats = gdfq.step(!o.warmup, false, 1e-3, 1e-4);
                 OperatorProfile::recording() = false;
                 g.push_back(stats.generatorSeconds);
                 s.push_back(stats.studentSeconds);
@@ -160,6 +161,7 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         o.convTime = o.convTime || std::strcmp(argv[i], "--conv-time") == 0;
         o.profile = o.profile || std::strcmp(argv[i], "--profile") == 0;
+        o.warmup = o.warmup || std::strcmp(argv[i], "--warmup") == 0;
         workerThread = workerThread || std::strcmp(argv[i], "--worker-thread") == 0;
     }
     for (int i = 1; i + 1 < argc; ++i) {
