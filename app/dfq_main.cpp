@@ -574,6 +574,15 @@ int runAnalyze(const AnalyzeArgs& a) {
     for (size_t i = 0; i < std::min<size_t>(5, order.size()); ++i)
         std::printf("%s %s (%s)", i ? "," : "", r.layers[order[i]].name.c_str(),
                     figure(r.layers[order[i]].isolated[0].kl, 4).c_str());
+    if (r.realImages > 0 && r.source != "real") {
+        std::printf(
+            "\nDo the %s batches rank the quantizers as real data does? Spearman's rank "
+            "correlation of the isolated KL on them and on the %lld real images:",
+            r.source.c_str(), static_cast<long long>(r.realImages));
+        for (size_t k = 0; k < r.bits.size(); ++k)
+            std::printf("%s %s at %d bits", k ? "," : "",
+                        figure(r.realRankCorrelation(k), 2).c_str(), r.bits[k]);
+    }
     std::printf("\n\n%-18s %9s %10s %9s %10s %10s %10s\n", "plan", "avg bits", "size KiB", "KL",
                 "agree %", "top-1 %", "measured");
     auto planLine = [&](const dfq::analysis::PlanPoint& p) {

@@ -479,8 +479,14 @@ void LayersView::refresh(const RunData& d) {
     drawPlans();
     if (result_) {
         const auto& r = result_->report;
+        // How far the synthetic figures can be trusted: do they rank the quantizers as the real
+        // images do?
+        QStringList rho;
+        for (size_t k = 0; r.source != "real" && k < r.bits.size(); ++k)
+            if (const double v = r.realRankCorrelation(k); std::isfinite(v))
+                rho << tr("%1 at %2 bits").arg(v, 0, 'f', 2).arg(r.bits[k]);
         setStatus(
-            tr("%1 quantizers · %2 %3 images%4 · weight ranges %5, activation ranges %6, "
+            tr("%1 quantizers · %2 %3 images%4%9 · weight ranges %5, activation ranges %6, "
                "plans at A%7 · %8 s")
                 .arg(r.layers.size())
                 .arg(r.images)
@@ -490,7 +496,11 @@ void LayersView::refresh(const RunData& d) {
                          : QString())
                 .arg(QString::fromStdString(r.weightRange), QString::fromStdString(r.calibration))
                 .arg(r.activationBits)
-                .arg(r.seconds, 0, 'f', 1));
+                .arg(r.seconds, 0, 'f', 1)
+                .arg(!rho.isEmpty()
+                         ? tr(" · ranks the quantizers as the real images do, Spearman %1")
+                               .arg(rho.join(", "))
+                         : QString()));
     }
 }
 

@@ -81,6 +81,7 @@ class AnalysisPass {
         }
         if (labels.defined()) {
             s.correct += (logits.argmax(1) == labels).sum().item<double>();
+            s.realKl += klSum(fpLogits, logits);
             s.labelled += static_cast<double>(labels.size(0));
         }
     }

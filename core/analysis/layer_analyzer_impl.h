@@ -100,7 +100,8 @@ struct CalibrationHooks : model::LayerHooks {
 
 // Running sums behind one Figures.
 struct Sums {
-    double signal = 0, noise = 0, kl = 0, agree = 0, samples = 0, correct = 0, labelled = 0;
+    double signal = 0, noise = 0, kl = 0, agree = 0, samples = 0, correct = 0, labelled = 0,
+           realKl = 0;
     Figures figures() const {
         Figures f;
         if (signal > 0 || noise > 0)
@@ -109,8 +110,10 @@ struct Sums {
             f.kl = kl / samples;
             f.agreement = 100.0 * agree / samples;
         }
-        if (labelled > 0)
+        if (labelled > 0) {
             f.realTop1 = 100.0 * correct / labelled;
+            f.realKl = realKl / labelled;
+        }
         return f;
     }
 };

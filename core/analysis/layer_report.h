@@ -19,6 +19,7 @@ struct Figures {
     double kl = kNoValue;         // mean over samples of KL(teacher ‖ quantized), in nats
     double agreement = kNoValue;  // % of samples whose top-1 class is the teacher's
     double realTop1 = kNoValue;   // % top-1 on labelled real images; NaN without them
+    double realKl = kNoValue;     // mean KL(teacher ‖ quantized) on those real images
 };
 
 enum class QuantizerKind { Weight, Activation };
@@ -64,7 +65,15 @@ struct LayerReport {
 
     int bitsIndex(int b) const;  // -1 when b was not measured
     int64_t weightParams() const;
+    // How well the analysis batches predict real data's sensitivity, per bit-width: Spearman's
+    // rank correlation between the quantizers' isolated KL on the batches and on the labelled
+    // real images. NaN without real images (and 1 by construction when the batches are real).
+    double realRankCorrelation(size_t bitsIndex) const;
 };
+
+// Spearman's rank correlation of two equally long series (ties share their mean rank); pairs
+// with a NaN on either side are left out; NaN with fewer than 3 pairs or a constant series.
+double spearman(const std::vector<double>& a, const std::vector<double>& b);
 
 // One mixed-precision plan (or a uniform reference point) and what it is predicted and measured
 // to give.

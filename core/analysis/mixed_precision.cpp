@@ -25,6 +25,57 @@ int64_t LayerReport::weightParams() const {
     return n;
 }
 
+double LayerReport::realRankCorrelation(size_t k) const {
+    std::vector<double> batches, real;
+    for (const auto& l : layers)
+        if (k < l.isolated.size()) {
+            batches.push_back(l.isolated[k].kl);
+            real.push_back(l.isolated[k].realKl);
+        }
+    return spearman(batches, real);
+}
+
+namespace {
+
+// Ranks 1..n, ties sharing their mean rank.
+std::vector<double> ranks(const std::vector<double>& v) {
+    std::vector<size_t> order(v.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::sort(order.begin(), order.end(), [&](size_t x, size_t y) { return v[x] < v[y]; });
+    std::vector<double> r(v.size());
+    for (size_t i = 0; i < order.size();) {
+        size_t j = i;
+        while (j + 1 < order.size() && v[order[j + 1]] == v[order[i]])
+            ++j;
+        for (size_t t = i; t <= j; ++t)
+            r[order[t]] = (static_cast<double>(i + j) / 2) + 1;
+        i = j + 1;
+    }
+    return r;
+}
+
+}  // namespace
+
+double spearman(const std::vector<double>& a, const std::vector<double>& b) {
+    std::vector<double> x, y;
+    for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+        if (std::isfinite(a[i]) && std::isfinite(b[i])) {
+            x.push_back(a[i]);
+            y.push_back(b[i]);
+        }
+    if (x.size() < 3)
+        return kNoValue;
+    const std::vector<double> rx = ranks(x), ry = ranks(y);
+    const double n = static_cast<double>(x.size()), mean = (n + 1) / 2;
+    double sxy = 0, sxx = 0, syy = 0;
+    for (size_t i = 0; i < rx.size(); ++i) {
+        sxy += (rx[i] - mean) * (ry[i] - mean);
+        sxx += (rx[i] - mean) * (rx[i] - mean);
+        syy += (ry[i] - mean) * (ry[i] - mean);
+    }
+    return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : kNoValue;
+}
+
 Plan planMixedPrecision(const std::vector<PlanLayer>& layers, double maxWeightBits,
                         int64_t maxCells) {
     Plan plan;

@@ -122,6 +122,7 @@ void figuresJson(JsonWriter& w, const Figures& f) {
     w.key("kl").value(f.kl);
     w.key("agreement").value(f.agreement);
     w.key("real_top1").value(f.realTop1);
+    w.key("real_kl").value(f.realKl);
 }
 
 void pointJson(JsonWriter& w, const PlanPoint& p) {
@@ -182,6 +183,10 @@ std::string analysisJson(const AnalysisResult& result) {
     w.key("images").value(r.images);
     w.key("real_images").value(r.realImages);
     w.key("fp_real_top1").value(r.fpRealTop1);
+    std::vector<double> rho;
+    for (size_t k = 0; k < r.bits.size(); ++k)
+        rho.push_back(r.realRankCorrelation(k));
+    w.key("real_rank_correlation").value(rho);
     w.key("other_params").value(r.otherParams);
     w.key("weight_params").value(r.weightParams());
     w.key("source").value(r.source);
@@ -201,7 +206,8 @@ void writeAnalysisFolder(const std::string& dir, const AnalysisResult& result) {
     if (ec)
         throw Error(dir + ": cannot create the analysis folder (" + ec.message() + ")");
     std::ostringstream a, ch, hist, plans;
-    a << kAnalysisHeader << '\n';
+    // real_kl, added later, after the columns older folders have.
+    a << kAnalysisHeader << ",real_kl\n";
     ch << kChannelsHeader << '\n';
     size_t bins = 0;
     for (const auto& row : r.layers)
@@ -218,8 +224,8 @@ void writeAnalysisFolder(const std::string& dir, const AnalysisResult& result) {
               << ',' << num(f.sqnrDb) << ',' << num(f.kl) << ',' << num(f.agreement) << ','
               << num(f.realTop1) << ',' << num(c.sqnrDb) << ',' << num(c.kl) << ','
               << num(c.agreement) << ',' << num(c.realTop1) << ',' << num(row.rangeLo[k]) << ','
-              << num(row.rangeHi[k]) << ',' << num(row.step[k]) << ',' << num(row.clipped[k])
-              << '\n';
+              << num(row.rangeHi[k]) << ',' << num(row.step[k]) << ',' << num(row.clipped[k]) << ','
+              << num(f.realKl) << '\n';
             for (size_t i = 0; k < row.channelStep.size() && i < row.channelMin.size(); ++i)
                 ch << row.name << ',' << i << ',' << num(row.channelMin[i]) << ','
                    << num(row.channelMax[i]) << ',' << r.bits[k] << ','
@@ -317,6 +323,8 @@ void readLayers(const fs::path& d, LayerReport& r, RowIndex& rowOf) {
         row.rangeHi[kk] = a.number(13);
         row.step[kk] = a.number(14);
         row.clipped[kk] = a.number(15);
+        if (a.columns() > 16)
+            row.isolated[kk].realKl = a.number("real_kl");
     }
 }
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 
 #include "core/analysis/layer_analyzer.h"
@@ -370,6 +371,64 @@ TEST(Analysis, TheFolderRoundTripsAndThePlanIsAnExperiment) {
     EXPECT_EQ(bits, r.plan.layerBits);
     EXPECT_NE(planned.name, config.name);
     EXPECT_THROW(analysis::readAnalysisFolder(test::tempDir()), dfq::Error);
+}
+
+TEST(Analysis, SpearmanByHand) {
+    EXPECT_DOUBLE_EQ(analysis::spearman({1, 2, 3, 4}, {10, 20, 30, 45}), 1.0);
+    EXPECT_DOUBLE_EQ(analysis::spearman({1, 2, 3, 4}, {4, 3, 2, 1}), -1.0);
+    // Ties share their mean rank: (1, 2.5, 2.5, 4) against (1, 3, 2, 4) gives 4.5 / sqrt(4.5 * 5).
+    EXPECT_NEAR(analysis::spearman({1, 2, 2, 3}, {1, 3, 2, 4}), 4.5 / std::sqrt(22.5), 1e-12);
+    // Pairs with a NaN are left out; fewer than 3 pairs or a constant series: NaN.
+    const double nan = analysis::kNoValue;
+    EXPECT_DOUBLE_EQ(analysis::spearman({1, nan, 2, 3}, {5, 1, 6, 7}), 1.0);
+    EXPECT_TRUE(std::isnan(analysis::spearman({1, 2}, {1, 2})));
+    EXPECT_TRUE(std::isnan(analysis::spearman({1, 1, 1}, {1, 2, 3})));
+}
+
+// The real images' KL per quantizer, and the rank correlation that says how well the batches
+// predict it: with the batches themselves as the "real" images, the KL is the same number and
+// the ranking agrees perfectly; the folder keeps the figure.
+TEST(Analysis, RealKlAndTheRankCorrelationOfTheBatches) {
+    auto m = cifarResnet();
+    analysis::AnalysisOptions o;
+    o.bits = {2, 4};
+    o.calibration = quant::Calibration::MinMax;
+    analysis::LayerAnalyzer a(m, o);
+    auto batches = randomBatches(2, 4, 7);
+    std::vector<analysis::InputBatch> real;
+    for (const auto& b : batches)
+        real.push_back({b.images, at::randint(0, 10, {b.images.size(0)}, at::kLong)});
+    a.setInputs(batches, real);
+    analysis::AnalysisResult r;
+    r.report = a.analyze();
+    r.report.source = "warmup";
+    EXPECT_EQ(r.report.realImages, 8);
+    for (const auto& l : r.report.layers)
+        for (size_t k = 0; k < 2; ++k)
+            EXPECT_NEAR(l.isolated[k].realKl, l.isolated[k].kl, 1e-9 * (1 + l.isolated[k].kl))
+                << l.name;
+    EXPECT_NEAR(r.report.realRankCorrelation(0), 1.0, 1e-12);
+    EXPECT_NEAR(r.report.realRankCorrelation(1), 1.0, 1e-12);
+    // Other images rank the quantizers differently, but by a correlation in [-1, 1].
+    analysis::LayerAnalyzer other(m, o);
+    std::vector<analysis::InputBatch> otherReal;
+    for (const auto& b : randomBatches(2, 4, 8))
+        otherReal.push_back({b.images * 2, at::randint(0, 10, {4}, at::kLong)});
+    other.setInputs(batches, otherReal);
+    const double rho = other.analyze().realRankCorrelation(0);
+    EXPECT_TRUE(rho >= -1 && rho < 1 - 1e-9) << rho;
+
+    const std::string dir = test::tempDir() + "/analysis-real";
+    run::writeAnalysis(dir, r, run::parseExperimentConfig("name: rk", "rk.yaml", {}));
+    const auto back = analysis::readAnalysisFolder(dir);
+    ASSERT_EQ(back.report.layers.size(), r.report.layers.size());
+    for (size_t q = 0; q < r.report.layers.size(); ++q)
+        EXPECT_NEAR(back.report.layers[q].isolated[0].realKl, r.report.layers[q].isolated[0].realKl,
+                    1e-7 * (1 + r.report.layers[q].isolated[0].realKl));
+    EXPECT_NEAR(back.report.realRankCorrelation(0), 1.0, 1e-12);
+    std::ifstream json(dir + "/analysis.json");
+    const std::string text((std::istreambuf_iterator<char>(json)), {});
+    EXPECT_NE(text.find("\"real_rank_correlation\":[1,1]"), std::string::npos);
 }
 
 TEST(Analysis, ARunFoldersAnalysisUsesThatRunsGenerator) {
