@@ -40,7 +40,7 @@ int indexOf(const std::vector<std::string>& names, const std::string& name, cons
     return static_cast<int>(it - names.begin());
 }
 
-// The AutoReCon code's derived cells (METHODS.md §4).
+// The AutoReCon code's derived cells (docs/methods.md, `autorecon`).
 const std::map<std::string, std::string>& namedArchitectures() {
     static const std::map<std::string, std::string> archs = {
         {"c10",

@@ -6,8 +6,8 @@
 
 namespace dfq::gen {
 
-// AutoReCon's generator (METHODS.md §4): three cells, each doubling the resolution, whose edges
-// are chosen from a search space.
+// AutoReCon's generator (docs/methods.md, `autorecon`): three cells, each doubling the resolution,
+// whose edges are chosen from a search space.
 //  - up edges (2 per cell): interpolate x2 (nearest | bilinear) -> CBN -> LeakyReLU -> conv 1x1;
 //  - op edges (5 per cell): none | skip | conv 1x1 | conv 3x3 | conv 5x5 | dil-conv 3x3 |
 //    dil-conv 5x5 (dilation 2), each CBN -> LeakyReLU -> conv;

@@ -16,7 +16,8 @@
 
 namespace dfq::gen {
 
-// AutoReCon's generator (METHODS.md §4); its search space and text form: autorecon_arch.h.
+// AutoReCon's generator (docs/methods.md, `autorecon`); its search space and text form:
+// autorecon_arch.h.
 // Gumbel-softmax weights of one edge: softmax((logits + g) / tau), g = -log(-log(u)),
 // u ~ U(0, 1) drawn from LibTorch's generator; differentiable in the logits.
 torch::Tensor gumbelSoftmax(const torch::Tensor& logits, double tau);

@@ -31,14 +31,15 @@ class ConditionalBatchNormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ConditionalBatchNorm);
 
-// GDFQ's conditional generator (METHODS.md §2) for an output of C x H x W.
+// GDFQ's conditional generator (docs/methods.md, `gdfq`) for an output of C x H x W.
 //  - Cifar style: h = Embedding(classes, latent)(y) * z -> Linear -> BN -> [up x2, conv,
 //    BN(eps 0.8), LeakyReLU(0.2)] x 2 -> conv -> tanh -> BN(affine = false).
 //  - ImageNet style: z -> Linear -> CBN -> up, conv, CBN(eps 0.8), LeakyReLU, up, conv, CBN,
 //    LeakyReLU -> conv -> tanh -> BN(affine = false); the class enters only through the CBNs.
-// With `qimera` the input path is Qimera's (METHODS.md §3) in both styles: e_k = Embedding(
-// classes, latent)(y_k) + noiseScale * z_k, each e_k normalized, mapped by Linear(latent ->
-// mappingDim) when the disentanglement mapping is on, then superposed as h = sum_k w_k e_k.
+// With `qimera` the input path is Qimera's (docs/methods.md, `qimera`) in both styles:
+// e_k = Embedding(classes, latent)(y_k) + noiseScale * z_k, each e_k normalized, mapped by
+// Linear(latent -> mappingDim) when the disentanglement mapping is on, then superposed as
+// h = sum_k w_k e_k.
 // The generator starts at ceil(H/4) x ceil(W/4); a size not divisible by 4 is centre-cropped.
 struct GdfqGeneratorOptions {
     std::vector<int64_t> outputShape;  // [C, H, W]

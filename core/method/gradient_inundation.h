@@ -6,8 +6,8 @@
 
 namespace dfq::method {
 
-// The step-size search of AIT's gradient inundation (METHODS.md §5). For a weight tensor p and
-// its update direction d, perc(α) is the fraction of p's integer codes that change when p moves
+// The step-size search of AIT's gradient inundation (docs/methods.md, `ait`). For a weight tensor p
+// and its update direction d, perc(α) is the fraction of p's integer codes that change when p moves
 // to p − α·lr·d, both codes taken on the per-output-channel min/max grid of quant::makeGrid (the
 // moved tensor gets its own grid, so a grid shift counts too). The search picks the α ≥ 1 at
 // which perc reaches the passing threshold.

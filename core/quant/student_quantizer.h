@@ -11,9 +11,9 @@
 
 namespace dfq::quant {
 
-// How the student is quantized (METHODS.md §1.2 by default: every conv and linear, first and
-// last included, asymmetric per-output-channel weights; per-tensor activations after every
-// ReLU/ReLU6).
+// How the student is quantized (docs/methods.md, "The quantizer and the KD student"); by default
+// as the reference code: every conv and linear, first and last included, asymmetric
+// per-output-channel weights; per-tensor activations after every ReLU/ReLU6.
 struct QuantConfig {
     int weightBits = 4;
     int activationBits = 4;

@@ -5,7 +5,7 @@
 
 namespace dfq::method {
 
-// AIT's student recipe (METHODS.md §5): the KL term only, no weight decay, and gradient
+// AIT's student recipe (docs/methods.md, `ait`): the KL term only, no weight decay, and gradient
 // inundation on every quantized conv/linear weight: each one's step is enlarged by a factor α
 // until a passing threshold of its integer codes change. The threshold follows the learning-rate
 // schedule; α is capped in the first student epoch.

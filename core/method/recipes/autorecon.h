@@ -6,9 +6,9 @@
 
 namespace dfq::method {
 
-// AutoReCon's generator recipe (METHODS.md §4): the cell generator with a derived architecture,
-// or (search) the search space with architecture logits, searched for the first epochs and then
-// fixed at its argmax, built afresh. Trained like GDFQ's generator.
+// AutoReCon's generator recipe (docs/methods.md, `autorecon`): the cell generator with a derived
+// architecture, or (search) the search space with architecture logits, searched for the first
+// epochs and then fixed at its argmax, built afresh. Trained like GDFQ's generator.
 struct AutoReconOptions {
     NetworkOptions network;
     bool search = false;

@@ -6,8 +6,8 @@
 
 namespace dfq::method {
 
-// GDFQ's generator recipe (METHODS.md §2): the conditional generator, CIFAR or ImageNet style,
-// on CE + bnsWeight * BNS.
+// GDFQ's generator recipe (docs/methods.md, `gdfq`): the conditional generator, CIFAR or ImageNet
+// style, on CE + bnsWeight * BNS.
 struct GdfqOptions {
     NetworkOptions network;
     int64_t channels = 128;

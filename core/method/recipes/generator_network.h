@@ -12,8 +12,8 @@
 
 namespace dfq::method {
 
-// The options every generator network shares (METHODS.md §2): the latent size, Adam's betas and
-// the weight of the BNS term in the generator's loss CE + bnsWeight * BNS.
+// The options every generator network shares (docs/methods.md, `gdfq`): the latent size, Adam's
+// betas and the weight of the BNS term in the generator's loss CE + bnsWeight * BNS.
 struct NetworkOptions {
     int64_t latentDim = 100;
     double adamBeta1 = 0.5;

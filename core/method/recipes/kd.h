@@ -7,9 +7,9 @@
 
 namespace dfq::method {
 
-// The knowledge-distillation student recipe (METHODS.md §1.4): ceWeight * CE against the asked
-// labels (the soft targets of boundary samples) + kdWeight * T^2 KL against the teacher, with
-// Nesterov SGD.
+// The knowledge-distillation student recipe (docs/methods.md, "The quantizer and the KD
+// student"): ceWeight * CE against the asked labels (the soft targets of boundary samples)
+// + kdWeight * T^2 KL against the teacher, with Nesterov SGD.
 struct KdOptions {
     double momentum = 0.9;
     double weightDecay = 1e-4;

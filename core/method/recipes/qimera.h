@@ -4,8 +4,8 @@
 
 namespace dfq::method {
 
-// Qimera's generator recipe (METHODS.md §3): GDFQ's generator fed superposed label embeddings.
-// With probability superposeProb a batch is made of boundary samples, each superposing
+// Qimera's generator recipe (docs/methods.md, `qimera`): GDFQ's generator fed superposed label
+// embeddings. With probability superposeProb a batch is made of boundary samples, each superposing
 // superposeLabels labels with softmax(N(0, 1)) weights and trained against the mixture as a
 // soft target. The label embedding has the width of the teacher's classifier input (the latent
 // size when the teacher has no classifier to read it from) and starts from the classifier's
