@@ -21,7 +21,7 @@ NetworkOptions qimeraNetwork(const MethodContext& ctx, const QimeraOptions& o) {
                     ": Qimera's label embedding starts from the teacher's classifier, but the "
                     "last conv/linear layer does not map features to the " +
                     std::to_string(ctx.classes()) +
-                    " classes; use a random embedding (generator.embedding_init: random)");
+                    " classes; use a random embedding (qimera.embedding_init: random)");
     return n;
 }
 
