@@ -295,31 +295,6 @@ at::Tensor Interpreter::runTop(size_t begin, const std::vector<int>* snapshotAt,
     return out.toTensor();
 }
 
-// The per-channel mean and biased variance of a BN layer's input, in fp32 also under autocast
-// (the BNS loss compares them). Summed over the spatial dimensions first, then the batch, as
-// sums of (x - shift) and its square: several times faster than var_mean over (N, H, W), and
-// with the running mean as the shift, as exact (no cancellation when the mean is large).
-BnBatchStats bnBatchStats(const at::Tensor& input, const at::Tensor& runningMean) {
-    const at::Tensor x = asFloat(input);
-    if (x.dim() < 3 || !runningMean.defined() || runningMean.numel() != x.size(1)) {
-        std::vector<int64_t> dims{0};
-        for (int64_t d = 2; d < x.dim(); ++d)
-            dims.push_back(d);
-        auto [var, mean] = at::var_mean(x, dims, /*unbiased=*/false);
-        return {mean, var};
-    }
-    std::vector<int64_t> shape(x.dim(), 1), spatial;
-    shape[1] = x.size(1);
-    for (int64_t d = 2; d < x.dim(); ++d)
-        spatial.push_back(d);
-    const at::Tensor shift = asFloat(runningMean).detach();
-    const at::Tensor d = x - shift.view(shape);
-    const double n = static_cast<double>(x.numel() / x.size(1));
-    const at::Tensor m = d.sum(spatial).sum(0) / n;
-    const at::Tensor var = (d * d).sum(spatial).sum(0) / n - m * m;
-    return {m + shift, var};
-}
-
 // Runs a functional op in place when that cannot change any value: no gradients are recorded,
 // this is the input's last reader (compiled), and no one else holds the tensor or a view of its
 // memory (the frame slot and the stack are its only references; a hook, a snapshot or a view

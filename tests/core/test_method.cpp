@@ -76,6 +76,40 @@ TEST(Losses, BnProbeStatisticsStayExactFarFromZero) {
     EXPECT_LT((bf.mean.to(at::kDouble) - (mean - 1000)).abs().max().item<double>(), 0.01);
 }
 
+// The probe's one-pass kernel, forward and backward, in both memory formats the interpreter
+// uses, against autograd through var_mean in fp64; also when only the variance is used.
+TEST(Losses, BnProbeGradientMatchesAutogradInBothLayouts) {
+    at::manual_seed(6);
+    const at::Tensor base = 0.5 + at::randn({5, 7, 6, 9});
+    const at::Tensor running = at::randn({7}) * 0.3;
+    const at::Tensor wMean = at::randn({7}), wVar = at::randn({7});
+    for (const bool channelsLast : {false, true})
+        for (const bool withMean : {true, false}) {
+            at::Tensor x = (channelsLast ? base.contiguous(at::MemoryFormat::ChannelsLast) : base)
+                               .clone()
+                               .requires_grad_(true);
+            const auto st = dfq::model::bnBatchStats(x, running);
+            at::Tensor loss = (st.var * wVar).sum();
+            if (withMean)
+                loss = loss + (st.mean * wMean).sum();
+            loss.backward();
+            at::Tensor x64 = base.to(at::kDouble).requires_grad_(true);
+            auto [var, mean] = at::var_mean(x64, {0, 2, 3}, /*unbiased=*/false);
+            at::Tensor ref = (var * wVar.to(at::kDouble)).sum();
+            if (withMean)
+                ref = ref + (mean * wMean.to(at::kDouble)).sum();
+            ref.backward();
+            SCOPED_TRACE(std::string(channelsLast ? "channels-last" : "NCHW") +
+                         (withMean ? ", mean and variance" : ", variance only"));
+            EXPECT_LT((st.mean.to(at::kDouble) - mean).abs().max().item<double>(), 1e-6);
+            EXPECT_LT((st.var.to(at::kDouble) - var).abs().max().item<double>(), 1e-6);
+            const double scale = x64.grad().abs().max().item<double>();
+            EXPECT_LT((x.grad().to(at::kDouble) - x64.grad()).abs().max().item<double>(),
+                      1e-5 * scale);
+            EXPECT_EQ(x.grad().is_contiguous(at::MemoryFormat::ChannelsLast), channelsLast);
+        }
+}
+
 TEST(Losses, BnsUnavailableWithoutBatchNorm) {
     auto model = dfq::model::Model::load(dfq::test::fixturePath("nobn.traced.pt"));
     const auto msg =
@@ -461,8 +495,8 @@ TEST(AutoReconArch, NamedArchitecturesRoundTripThroughTheTextForm) {
         const AutoReconArch a = AutoReconArch::named(name);
         EXPECT_TRUE(AutoReconArch::parse(a.toString()) == a) << name;
     }
-    // C10 (METHODS.md §4): c0 near/near | dil5 none dil5 dil3 conv5; c2's up edges bil/near,
-    // its cross edges into n3 all bilinear.
+    // C10 (docs/methods.md, `autorecon`): c0 near/near | dil5 none dil5 dil3 conv5; c2's up edges
+    // bil/near, its cross edges into n3 all bilinear.
     const AutoReconArch c10 = AutoReconArch::named("c10");
     EXPECT_EQ(c10.toString().substr(0, 38), "near/near | dil5 none dil5 dil3 conv5 ");
     EXPECT_EQ(c10.up[4], 1);
