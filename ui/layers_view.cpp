@@ -204,6 +204,10 @@ LayersView::LayersView(QWidget* parent)
 
     // One plot: the quantizer × bits map above the bars, on the same quantizer axis.
     QVBoxLayout* sens = page(tr("Sensitivity"));
+    trust_ = new QLabel;
+    trust_->setWordWrap(true);
+    trust_->setVisible(false);
+    sens->addWidget(trust_);
     bars_ = takePlot(addPlot(), row, sens);
     heat_ = bars_;
     auto* heatRect = new QCPAxisRect(bars_);
@@ -485,8 +489,15 @@ void LayersView::refresh(const RunData& d) {
         for (size_t k = 0; r.source != "real" && k < r.bits.size(); ++k)
             if (const double v = r.realRankCorrelation(k); std::isfinite(v))
                 rho << tr("%1 at %2 bits").arg(v, 0, 'f', 2).arg(r.bits[k]);
+        trust_->setVisible(!rho.isEmpty());
+        trust_->setText(
+            tr("<b>Do these batches rank the quantizers as real data does?</b> Spearman's rank "
+               "correlation of each quantizer's isolated KL on them and on %1 real images: %2 "
+               "(1: the same order; 0: unrelated).")
+                .arg(r.realImages)
+                .arg(rho.join(", ")));
         setStatus(
-            tr("%1 quantizers · %2 %3 images%4%9 · weight ranges %5, activation ranges %6, "
+            tr("%1 quantizers · %2 %3 images%4 · weight ranges %5, activation ranges %6, "
                "plans at A%7 · %8 s")
                 .arg(r.layers.size())
                 .arg(r.images)
@@ -496,11 +507,9 @@ void LayersView::refresh(const RunData& d) {
                          : QString())
                 .arg(QString::fromStdString(r.weightRange), QString::fromStdString(r.calibration))
                 .arg(r.activationBits)
-                .arg(r.seconds, 0, 'f', 1)
-                .arg(!rho.isEmpty()
-                         ? tr(" · ranks the quantizers as the real images do, Spearman %1")
-                               .arg(rho.join(", "))
-                         : QString()));
+                .arg(r.seconds, 0, 'f', 1));
+    } else {
+        trust_->setVisible(false);
     }
 }
 

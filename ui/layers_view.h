@@ -47,6 +47,7 @@ class LayersView : public PlotPanel {
     QTableWidget* table() const { return table_; }
     QTabWidget* pages() const { return pages_; }
     QComboBox* bitsBox() const { return bitsBox_; }
+    QLabel* trustLabel() const { return trust_; }
     QComboBox* planBox() const { return planBox_; }
     QComboBox* liveBox() const { return liveBox_; }
     void selectLayer(const QString& name);
@@ -96,6 +97,7 @@ class LayersView : public PlotPanel {
     QLabel* status_;
     QTableWidget* table_;
     QTabWidget* pages_;
+    QLabel* trust_;  // how well the batches rank the quantizers as real images do
     QCustomPlot* bars_;
     QCustomPlot* heat_;
     QCPColorMap* heatMap_;

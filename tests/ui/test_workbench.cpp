@@ -689,6 +689,14 @@ TEST(Workbench, TheLayersViewShowsARunFoldersAnalysisAndLiveLayers) {
     };
     EXPECT_EQ(barsData(0), quantizers);
     EXPECT_EQ(barsData(1), quantizers);
+    // With real images beside the run's batches: how well they rank the quantizers as real
+    // data does, at each bit-width, above the bars.
+    EXPECT_TRUE(view->trustLabel()->isVisibleTo(view));
+    const QString trust = view->trustLabel()->text();
+    EXPECT_TRUE(trust.contains("Spearman")) << trust.toStdString();
+    EXPECT_TRUE(trust.contains(
+        QString("%1 at 2 bits").arg(result.report.realRankCorrelation(0), 0, 'f', 2)))
+        << trust.toStdString();
     auto* heat = view->heatMap();
     EXPECT_EQ(heat->data()->keySize(), quantizers);
     EXPECT_EQ(heat->data()->valueSize(), 3);
