@@ -780,6 +780,22 @@ TEST(ZeroQ, ThePoolLearnsTheBnStatisticsThenStaysFixedAndIsCheckpointed) {
     EXPECT_THROW(resumed->boundarySweep(0, 1, 3, 2, 1), dfq::Error);
 }
 
+// ZeroQ has no generator network, so generator.lr 0 is a plausible setting: the pixels keep
+// zeroq.lr instead of a 0 / 0 schedule factor.
+TEST(ZeroQ, AGeneratorLearningRateOfZeroLeavesZeroqsOwnRate) {
+    auto teacher = dfq::model::Model::load(dfq::run::demoTeacherPath());
+    torch::manual_seed(3);
+    const auto p = dfq::test::pipelineFor(
+        teacher, {"method.generator=zeroq", "generator.batch_size=8", "zeroq.pool_size=8",
+                  "zeroq.steps=2", "zeroq.lr=0.1", "generator.lr=0"});
+    auto& zeroq = dynamic_cast<dfq::method::ZeroqRecipe&>(p->generator());
+    const at::Tensor start = zeroq.pool().clone();
+    for (int i = 0; i < 2; ++i)
+        p->step(false, false, 0.0, 1e-4);
+    EXPECT_TRUE(zeroq.pool().isfinite().all().item<bool>());
+    EXPECT_FALSE(at::equal(zeroq.pool(), start));
+}
+
 TEST(ZeroQ, ItsKeysAreCheckedWrittenAndDocumentedFromItsDeclaration) {
     const auto c = dfq::run::parseExperimentConfig(
         "name: z\nmethod: {generator: zeroq}\nzeroq: {pool_size: 128, ce_weight: 0.5}\n", "z.yaml");

@@ -54,7 +54,10 @@ GeneratorStep ZeroqRecipe::train(double lr) {
     s.bns = std::move(t.bns);
     s.bnStats = std::move(t.bnStats);
     if (update) {
-        setLr(*adams_[k], options_.lr * lr / options_.scheduleBase);
+        // zeroq.lr follows the schedule's factor (lr over its start); with generator.lr 0 there
+        // is no factor to follow, and zeroq.lr holds.
+        setLr(*adams_[k],
+              options_.scheduleBase > 0 ? options_.lr * lr / options_.scheduleBase : options_.lr);
         adams_[k]->zero_grad();
         s.loss.backward();
         adams_[k]->step();
