@@ -99,7 +99,8 @@ class GeneratorRecipe {
 struct StudentEpoch {
     int64_t epoch = 0;
     bool first = false;  // the first epoch in which the student trains
-    // A base value under the run's multistep schedule at this epoch (schedule.lr_milestones).
+    // A base value under the run's learning-rate schedule at this epoch (schedule.lr_decay:
+    // the milestones' steps, or the cosine).
     std::function<double(double)> scheduled;
 };
 

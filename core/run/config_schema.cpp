@@ -204,7 +204,8 @@ const std::vector<KeySpec>& schema() {
          1},
         {"student.passing_threshold", &C::studentPassingThreshold,
          "AIT: the fraction of a weight tensor's integer codes each step should change; "
-         "multiplied by lr_gamma at each lr milestone, as the learning rates.",
+         "it follows the learning rates' schedule (times lr_gamma at each lr milestone, or the "
+         "cosine with schedule.lr_decay: cosine).",
          0, 1},
         {"student.alpha_iter", &C::studentAlphaIter,
          "AIT: bisection steps of the step-size search.", 0, 60},
