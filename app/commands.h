@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -29,5 +31,32 @@ struct SweepArgs {
 
 // `dfq sweep` (docs/sweeps.md). Returns the exit status.
 int runSweep(const SweepArgs& a);
+
+// `dfq analyze` (docs/analysis.md).
+struct AnalyzeArgs {
+    std::string target;
+    std::vector<std::string> sets;
+    std::vector<int> bits = {2, 3, 4, 8};
+    std::vector<int> candidates;
+    std::string source;
+    std::string sensitivity = "kl";
+    double budgetBits = NAN;
+    double budgetKiB = NAN;
+    int64_t batches = 8;
+    int64_t batchSize = 64;
+    int64_t realImages = 512;
+    int64_t warmupIterations = -1;
+    bool measure = false;
+    std::string out;
+    bool json = false;
+};
+
+// `dfq analyze`: the analysis, its folder, and the table (or --json). Returns the exit status.
+int runAnalyze(const AnalyzeArgs& a);
+
+// 1.2k, 3.4M: counts for tables.
+std::string humanCount(int64_t n);
+// Sets (or, with SIG_DFL, restores) the handler of SIGINT, SIGTERM and SIGHUP.
+void handleStopSignals(void (*handler)(int));
 
 }  // namespace dfq::app
